@@ -1,0 +1,126 @@
+"""The run folder on disk, with no pickle anywhere:
+
+    RUN/config.json              model + training settings and data description (JSON)
+    RUN/model.safetensors        model weights (rewritten atomically after every epoch)
+    RUN/checkpoint.safetensors   everything needed to resume: weights, optimizer tensors, RNG
+                                 state, and a JSON header with epoch, step, scheduler, history
+    RUN/metrics.csv, RUN/summary.json, RUN/grids/*.png
+
+``load(path)`` rebuilds the model from config.json + model.safetensors alone.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from vaekit.errors import VaekitError
+from vaekit.files import atomic_write, write_json
+from vaekit.models import AutoEncoder, ModelConfig, build_model
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+CHECKPOINT = "checkpoint.safetensors"
+
+
+def save(model: AutoEncoder, run: str | Path, extra: dict | None = None) -> Path:
+    """Write ``config.json`` (model settings + ``extra``) and ``model.safetensors`` to ``run``."""
+    run = Path(run)
+    write_json(run / CONFIG, {"model": model.config.to_dict(), **(extra or {})})
+    save_weights(model, run)
+    return run
+
+
+def save_weights(model: AutoEncoder, run: str | Path) -> None:
+    """Rewrite ``model.safetensors`` atomically."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(Path(run) / WEIGHTS, lambda p: save_file(state, str(p)))
+
+
+def read_config(run: str | Path) -> dict:
+    """The run's config.json as a dict; a clear error when the folder is not a run."""
+    path = Path(run) / CONFIG
+    if not path.is_file():
+        raise VaekitError(f"{run}: not a vaekit run folder (no {CONFIG})")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise VaekitError(f"{path}: not valid JSON ({e})") from e
+
+
+def load(run: str | Path, device: str | torch.device = "cpu") -> AutoEncoder:
+    """Rebuild a model from a run folder (config.json + model.safetensors), in eval mode."""
+    cfg = read_config(run)
+    weights = Path(run) / WEIGHTS
+    if not weights.is_file():
+        raise VaekitError(f"{run}: no {WEIGHTS} yet (has the first epoch finished?)")
+    try:
+        model = build_model(ModelConfig.from_dict(cfg["model"]))
+        model.load_state_dict(load_file(str(weights)))
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise VaekitError(f"{run}: weights do not match config.json ({e})") from e
+    return model.to(device).eval()
+
+
+def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
+    """The process's random states: tensors (torch CPU/CUDA) and JSON (numpy, python)."""
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    np_state = np.random.get_state()
+    meta = {"numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+            "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]]}
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """Restore what ``rng_state`` captured."""
+    torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    n = meta["numpy"]
+    np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), *n[2:]))
+    p = meta["python"]
+    random.setstate((p[0], tuple(p[1]), p[2]))
+
+
+def save_checkpoint(run: Path, model, optimizer, scheduler, state: dict) -> None:
+    """Write the resumable state atomically: weights, optimizer, scheduler, RNG, ``state`` dict."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    for idx, slots in opt["state"].items():
+        for key, value in slots.items():
+            tensors[f"optim.{idx}.{key}"] = value.detach().cpu().contiguous()
+    rng_tensors, rng_meta = rng_state()
+    tensors.update(rng_tensors)
+    header = {**state, "param_groups": opt["param_groups"], "scheduler": scheduler.state_dict(),
+              "rng": rng_meta}
+    metadata = {"vaekit": json.dumps(header)}
+    atomic_write(run / CHECKPOINT, lambda p: save_file(tensors, str(p), metadata=metadata))
+
+
+def load_checkpoint(run: Path, model, optimizer, scheduler) -> dict:
+    """Restore model, optimizer, scheduler and RNG from ``run``; returns the saved state dict."""
+    path = run / CHECKPOINT
+    if not path.is_file():
+        raise VaekitError(f"--resume {run}: no {CHECKPOINT} in that folder")
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        header = json.loads(f.metadata()["vaekit"])
+    tensors = load_file(str(path))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    slots: dict[int, dict] = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, idx, key = k.split(".", 2)
+            slots.setdefault(int(idx), {})[key] = v
+    optimizer.load_state_dict({"state": slots, "param_groups": header.pop("param_groups")})
+    scheduler.load_state_dict(header.pop("scheduler"))
+    set_rng_state({k: v for k, v in tensors.items() if k.startswith("rng.")}, header.pop("rng"))
+    return header

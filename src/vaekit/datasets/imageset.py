@@ -1,0 +1,153 @@
+"""Image data held as uint8 tensors, the splits a run uses, and shape conversion in bulk."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class ImageSet:
+    """A set of images with optional integer labels.
+
+    images: (N, C, H, W) uint8 -- a torch tensor in memory, or a read-only numpy memmap when
+            the data is larger than the free RAM. ``rows`` (when set) selects a subset of it
+            without copying, so splits of a memmap stay on disk.
+    labels: (N,) int64 or None.
+    """
+
+    images: torch.Tensor | np.ndarray
+    labels: torch.Tensor | None = None
+    rows: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows) if self.rows is not None else len(self.images)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return tuple(int(s) for s in self.images.shape[1:])
+
+    def take(self, idx: torch.Tensor) -> torch.Tensor:
+        """Images at positions ``idx`` (1-D int64) as a (B, C, H, W) uint8 tensor."""
+        if self.rows is not None:
+            idx = torch.from_numpy(self.rows)[idx]
+        if isinstance(self.images, torch.Tensor):
+            return self.images.index_select(0, idx)
+        # memmap: read the rows in ascending order (sequential disk access), then restore order
+        order = torch.argsort(idx)
+        block = np.asarray(self.images[idx[order].numpy()])
+        out = torch.empty((len(idx), *self.shape), dtype=torch.uint8)
+        out[order] = torch.from_numpy(block)
+        return out
+
+    def take_labels(self, idx: torch.Tensor) -> torch.Tensor | None:
+        """Labels at positions ``idx``, or None for unlabelled data."""
+        if self.labels is None:
+            return None
+        if self.rows is not None:
+            idx = torch.from_numpy(self.rows)[idx]
+        return self.labels.index_select(0, idx)
+
+    def subset(self, positions: np.ndarray) -> ImageSet:
+        """A view of the images at ``positions`` (no pixel copy)."""
+        rows = self.rows[positions] if self.rows is not None else np.asarray(positions, np.int64)
+        return ImageSet(self.images, self.labels, rows)
+
+    def all_images(self) -> torch.Tensor:
+        """Every image as one (N, C, H, W) uint8 tensor (loads a memmap into RAM)."""
+        return self.take(torch.arange(len(self)))
+
+    def all_labels(self) -> torch.Tensor | None:
+        """Every label as one (N,) int64 tensor, or None."""
+        return self.take_labels(torch.arange(len(self)))
+
+
+@dataclass
+class Dataset:
+    """A named data set: its training images, its official test images (or None), class names."""
+
+    name: str
+    train: ImageSet
+    test: ImageSet | None = None
+    class_names: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Splits:
+    """What a run trains, validates and tests on, with a sentence saying where the test set came from."""
+
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet
+    test_protocol: str
+
+
+def make_splits(data: Dataset, val_fraction: float, test_fraction: float, seed: int) -> Splits:
+    """Split a data set for a run.
+
+    The validation set is a seeded random ``val_fraction`` of the training images. Where the data
+    set has no official test split, a seeded ``test_fraction`` of the training images is held out
+    as the test set first.
+    """
+    g = np.random.default_rng(seed)
+    train = data.train
+    if data.test is not None:
+        test, protocol = data.test, f"official {data.name} test split ({len(data.test)} images)"
+    else:
+        perm = g.permutation(len(train))
+        n_test = max(1, round(test_fraction * len(train)))
+        test, train = train.subset(perm[:n_test]), train.subset(perm[n_test:])
+        protocol = f"held-out {test_fraction:.0%} of {data.name} ({n_test} images, seed {seed})"
+    perm = g.permutation(len(train))
+    n_val = max(1, round(val_fraction * len(train)))
+    return Splits(train.subset(perm[n_val:]), train.subset(perm[:n_val]), test, protocol)
+
+
+def to_float(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, C, H, W) in [0, 255] -> float32 in [0, 1]."""
+    return batch.float().div_(255.0)
+
+
+def convert_images(images: torch.Tensor, size: int | None, channels: int | None) -> torch.Tensor:
+    """Center-crop to a square and resize to ``size`` x ``size``, and convert channel count.
+
+    images: (N, C, H, W) uint8. ``size=None`` keeps the size; ``channels=None`` keeps C.
+    Works on the whole tensor in chunks (antialiased bilinear), never image by image.
+    """
+    n, c, h, w = images.shape
+    if channels is not None and channels != c:
+        if c == 1 and channels == 3:
+            images = images.expand(n, 3, h, w)
+        elif c == 3 and channels == 1:
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            images = (images.float() * weights).sum(1, keepdim=True).round().clamp_(0, 255).byte()
+        else:
+            raise ValueError(f"cannot convert {c} channels to {channels}")
+        c = channels
+    if size is None or (h == size and w == size):
+        return images.contiguous()
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    images = images[:, :, top : top + side, left : left + side]
+    out = torch.empty((n, c, size, size), dtype=torch.uint8)
+    for s in range(0, n, 4096):
+        chunk = images[s : s + 4096].float()
+        resized = F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True,
+                                align_corners=False)
+        out[s : s + 4096] = resized.round_().clamp_(0, 255).byte()
+    return out
+
+
+def fits_in_memory(nbytes: int) -> bool:
+    """True when ``nbytes`` is under half of the currently free RAM (Linux; True elsewhere)."""
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return True
+    return nbytes < free // 2

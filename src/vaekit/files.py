@@ -1,0 +1,37 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None] | bytes | str) -> Path:
+    """Write ``path`` via a temporary file in the same folder, fsync it, then rename over.
+
+    write: the bytes or text to write, or a function that writes to the temporary path it gets.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if callable(write):
+            write(tmp)
+        else:
+            tmp.write_bytes(write.encode() if isinstance(write, str) else write)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_json(path: str | Path, obj) -> Path:
+    """Write ``obj`` as indented JSON, atomically."""
+    return atomic_write(path, json.dumps(obj, indent=2) + "\n")

@@ -1,0 +1,106 @@
+"""Encoder and decoder networks. Each maps images <-> a flat feature vector; sizes are derived
+from the image shape, never hard-coded, so any resolution and channel count works.
+
+An encoder maps (B, C, H, W) -> (B, F); a decoder maps (B, D) -> (B, C, H, W) logits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class MLPEncoder(nn.Module):
+    """Flatten, then Linear-ReLU layers: (B, C, H, W) -> (B, hidden[-1])."""
+
+    def __init__(self, image_shape: tuple[int, int, int], hidden: list[int]):
+        super().__init__()
+        layers, width = [nn.Flatten()], math.prod(image_shape)
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        self.net = nn.Sequential(*layers)
+        self.out_features = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class MLPDecoder(nn.Module):
+    """Linear-ReLU layers mirroring the encoder, then a Linear to every pixel: (B, D) -> logits."""
+
+    def __init__(self, image_shape: tuple[int, int, int], hidden: list[int], latent_dim: int):
+        super().__init__()
+        layers, width = [], latent_dim
+        for h in reversed(hidden):
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers += [nn.Linear(width, math.prod(image_shape)), nn.Unflatten(1, image_shape)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+def conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+    """Conv(3x3) - BatchNorm - LeakyReLU, the face VAE's building block."""
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+                         nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2))
+
+
+def conv_sizes(height: int, width: int, n: int) -> list[tuple[int, int]]:
+    """Spatial sizes after each of ``n`` stride-2 3x3 convolutions with padding 1."""
+    sizes = [(height, width)]
+    for _ in range(n):
+        h, w = sizes[-1]
+        sizes.append(((h - 1) // 2 + 1, (w - 1) // 2 + 1))
+    return sizes
+
+
+class ConvEncoder(nn.Module):
+    """Stride-2 Conv-BN-LeakyReLU blocks, then flatten: (B, C, H, W) -> (B, c[-1] * h * w)."""
+
+    def __init__(self, image_shape: tuple[int, int, int], channels: list[int]):
+        super().__init__()
+        c, h, w = image_shape
+        blocks, c_in = [], c
+        for c_out in channels:
+            blocks.append(conv_block(c_in, c_out, stride=2))
+            c_in = c_out
+        self.net = nn.Sequential(*blocks, nn.Flatten())
+        fh, fw = conv_sizes(h, w, len(channels))[-1]
+        self.out_features = channels[-1] * fh * fw
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ConvDecoder(nn.Module):
+    """Linear to the encoder's last feature map, then nearest-upsample + Conv-BN-LeakyReLU blocks.
+
+    Each upsample goes to the exact size the encoder saw at that level, so odd sizes (28, 25,
+    112x92) come back exactly; the last block is a plain conv to C channels giving logits.
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], channels: list[int], latent_dim: int):
+        super().__init__()
+        c, h, w = image_shape
+        sizes = conv_sizes(h, w, len(channels))  # [(H, W), ..., (h_n, w_n)]
+        self.start = (channels[-1], *sizes[-1])
+        self.project = nn.Linear(latent_dim, math.prod(self.start))
+        blocks = []
+        widths = list(reversed(channels))  # e.g. [64, 64, 64, 32]
+        for i, size in enumerate(reversed(sizes[:-1])):
+            c_in = widths[i]
+            up = nn.Upsample(size=size, mode="nearest")
+            if i == len(widths) - 1:
+                blocks.append(nn.Sequential(up, nn.Conv2d(c_in, c, 3, padding=1)))
+            else:
+                blocks.append(nn.Sequential(up, conv_block(c_in, widths[i + 1], stride=1)))
+        self.net = nn.Sequential(*blocks)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.leaky_relu(self.project(z), 0.2)
+        return self.net(x.view(-1, *self.start))  # (B, c_n, h_n, w_n) -> (B, C, H, W)

@@ -1,0 +1,293 @@
+"""The training loop. It knows the model only through ``forward`` (logits, posterior), so every
+registered model trains the same way.
+
+Per step the hot path is: slice a shuffled index, gather uint8 rows from memory, convert to float,
+forward, loss, backward, fused Adam. Nothing reads a value back to Python except every
+``REPORT_EVERY`` steps, for the progress bar and the finite-loss check.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from lightning_fabric import Fabric
+from tqdm.auto import tqdm
+
+from vaekit import datasets
+from vaekit.checkpoint import (
+    CHECKPOINT,
+    load_checkpoint,
+    read_config,
+    save,
+    save_checkpoint,
+    save_weights,
+)
+from vaekit.config import TrainConfig
+from vaekit.datasets import make_splits, to_float
+from vaekit.errors import VaekitError
+from vaekit.evaluate import elbo_sums, per_image
+from vaekit.files import atomic_write, write_json
+from vaekit.losses import objective
+from vaekit.models import ModelConfig, build_model
+from vaekit.plots import save_grid
+
+REPORT_EVERY = 50
+GRID_IMAGES = 32
+RUN_ENV = "VAEKIT_RUN_DIR"  # hands the run folder to the extra processes Fabric launches
+METRIC_COLUMNS = ["epoch", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon",
+                  "val_kl", "lr", "epoch_seconds"]
+
+
+def fit(config: TrainConfig | None = None, resume: str | Path | None = None, **settings) -> Path:
+    """Train a model and return its run folder.
+
+    config: a TrainConfig, or keyword ``settings`` of one (``fit(data="mnist", epochs=5)``).
+    resume: a run folder to continue from its last checkpoint with its saved settings.
+    With ``devices`` > 1 or ``num_nodes`` > 1 the work is spread over processes by Lightning
+    Fabric (DDP); each process trains on its own shard of every epoch's shuffled index.
+    """
+    if resume is not None:
+        run = Path(resume)
+        config = TrainConfig.from_dict(read_config(run).get("train", {}))
+        if not (run / CHECKPOINT).is_file():
+            raise VaekitError(f"--resume {run}: no {CHECKPOINT} in that folder")
+    else:
+        config = config or TrainConfig(**settings)
+        run = Path(os.environ.get(RUN_ENV) or _new_run_dir(config))
+    os.environ[RUN_ENV] = str(run)
+    world = config.devices * config.num_nodes
+    fabric = Fabric(accelerator=config.accelerator, devices=config.devices,
+                    num_nodes=config.num_nodes, strategy="ddp" if world > 1 else "auto",
+                    precision=config.precision)
+    fabric.launch()
+    return _Trainer(config, fabric, run, resuming=resume is not None).run()
+
+
+def _new_run_dir(cfg: TrainConfig) -> Path:
+    if cfg.out:
+        out = Path(cfg.out)
+        if (out / CHECKPOINT).exists() or (out / "summary.json").exists():
+            raise VaekitError(f"--out {out}: already holds a run; pass --resume {out} to continue"
+                              " it or choose another folder")
+        return out
+    tag = Path(cfg.data).name or "data"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{tag}-{cfg.model}-{cfg.backbone}-z{cfg.latent_dim}-{stamp}"
+
+
+def _epoch_seed(seed: int, rank: int, epoch: int) -> int:
+    # One fresh seed per (run seed, process, epoch): resuming at an epoch boundary needs no saved
+    # RNG state, and every process draws different reparameterization noise.
+    return (seed * 1_000_003 + rank * 10_007 + epoch) % (2**63)
+
+
+class _Trainer:
+    def __init__(self, cfg: TrainConfig, fabric: Fabric, run: Path, resuming: bool):
+        self.cfg, self.fabric, self.run_dir, self.resuming = cfg, fabric, run, resuming
+        self.rank, self.world = fabric.global_rank, fabric.world_size
+        self.main = fabric.is_global_zero
+        self.stop_requested = False
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self) -> None:
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        data = datasets.load(cfg.data, cfg.image_size, cfg.image_channels)
+        self.splits = make_splits(data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+        self.class_names = data.class_names
+        mcfg = ModelConfig(cfg.model, cfg.backbone, self.splits.train.shape, cfg.latent_dim,
+                           list(cfg.hidden), list(cfg.channels))
+        self.raw = build_model(mcfg)
+        device_type = self.fabric.device.type
+        optimizer = torch.optim.Adam(self.raw.parameters(), lr=cfg.lr,
+                                     weight_decay=cfg.weight_decay,
+                                     fused=device_type in ("cpu", "cuda"))
+        self.model, self.optimizer = self.fabric.setup(self.raw, optimizer)
+        n = len(self.splits.train)
+        self.per_rank = n // self.world
+        self.steps = math.ceil(self.per_rank / cfg.batch_size)
+        if cfg.lr_schedule == "onecycle":
+            # fastai's fit_one_cycle: warm up for a quarter of training, then cosine down;
+            # Adam's beta1 cycles 0.95 -> 0.85 -> 0.95 against the learning rate.
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer.optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * self.steps,
+                pct_start=0.25, div_factor=25.0, final_div_factor=1e5)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer.optimizer, lambda _: 1.0)
+        self.history: list[dict] = []
+        self.start_epoch, self.start_step = 0, 0
+        self.partial = torch.zeros(3, dtype=torch.float64)
+        self.train_seconds = 0.0
+        if self.resuming:
+            state = load_checkpoint(self.run_dir, self.raw, self.optimizer.optimizer, self.scheduler)
+            self.start_epoch, self.start_step = state["epoch"], state["step"]
+            self.history, self.train_seconds = state["history"], state["train_seconds"]
+            self.partial = torch.tensor(state["partial"], dtype=torch.float64)
+            if self.main:
+                print(f"resuming {self.run_dir} at epoch {self.start_epoch + 1}"
+                      + (f", step {self.start_step}" if self.start_step else ""), file=sys.stderr)
+        elif self.main:
+            save(self.raw, self.run_dir, {"train": cfg.to_dict(), "data": self._data_info()})
+
+    def _data_info(self) -> dict:
+        s = self.splits
+        return {"name": self.cfg.data, "image_shape": list(s.train.shape),
+                "class_names": self.class_names, "train": len(s.train), "val": len(s.val),
+                "test": len(s.test), "test_protocol": s.test_protocol}
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> Path:
+        self._setup()
+        previous = signal.signal(signal.SIGINT, self._on_sigint) if self.main else None
+        try:
+            for epoch in range(self.start_epoch, self.cfg.epochs):
+                self._train_epoch(epoch)
+                if self.stop_requested:
+                    print(f"\nstopped; checkpoint saved. Continue with: vaekit train --resume "
+                          f"{self.run_dir}", file=sys.stderr)
+                    raise SystemExit(130)
+            summary = self._finish()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        if self.main:
+            print(f"test loss {summary['test_loss']:.2f} (recon {summary['test_recon']:.2f} + KL "
+                  f"{summary['test_kl']:.2f}) per image; run saved in {self.run_dir}")
+        return self.run_dir
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.stop_requested:  # a second Ctrl-C: stop at once
+            raise KeyboardInterrupt
+        self.stop_requested = True
+        print("\nCtrl-C: finishing this step and saving a checkpoint (Ctrl-C again to abort)",
+              file=sys.stderr)
+
+    def _train_epoch(self, epoch: int) -> None:
+        cfg, fabric, device = self.cfg, self.fabric, self.fabric.device
+        t0 = time.perf_counter()
+        if self.start_step == 0:
+            torch.manual_seed(_epoch_seed(cfg.seed, self.rank, epoch))
+        order = torch.randperm(len(self.splits.train),
+                               generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, 0, epoch)))
+        shard = order[self.rank :: self.world][: self.per_rank]
+        sums = self.partial.to(device)
+        self.model.train()
+        bar = tqdm(total=self.steps, initial=self.start_step, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not (self.main and cfg.progress), leave=True, mininterval=0.5,
+                   file=sys.stderr, dynamic_ncols=True)
+        train = self.splits.train
+        for step in range(self.start_step, self.steps):
+            idx = shard[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            x = to_float(train.take(idx)).to(device, non_blocking=True)  # (B, C, H, W)
+            logits, q = self.model(x)
+            loss, recon, kl = objective(logits, q, x, cfg.loss, cfg.beta)
+            self.optimizer.zero_grad(set_to_none=True)
+            fabric.backward(loss)
+            self.optimizer.step()
+            self.scheduler.step()
+            sums += torch.stack([recon, kl, recon.new_tensor(x.shape[0])]).double()
+            done = step + 1
+            if done % REPORT_EVERY == 0 or done == self.steps:
+                self._check_finite(sums, epoch, done)
+                bar.set_postfix(self._postfix(sums), refresh=False)
+                bar.update(done - bar.n)
+            if self.stop_requested:
+                bar.close()
+                self.train_seconds += time.perf_counter() - t0
+                self._save_checkpoint(epoch, done, sums)
+                return
+        bar.close()
+        self.start_step = 0
+        self.partial = torch.zeros(3, dtype=torch.float64)
+        self._end_epoch(epoch, fabric.all_reduce(sums, reduce_op="sum"), t0)
+
+    def _postfix(self, sums: torch.Tensor) -> dict:
+        t = per_image(sums.cpu(), self.cfg.beta)
+        return {"loss": f"{t['loss']:.2f}", "recon": f"{t['recon']:.2f}", "kl": f"{t['kl']:.2f}",
+                "lr": f"{self.scheduler.get_last_lr()[0]:.2e}"}
+
+    def _check_finite(self, sums: torch.Tensor, epoch: int, step: int) -> None:
+        if not bool(torch.isfinite(sums).all()):
+            last = f"epoch {epoch}" if epoch > 0 else "none: it failed in the first epoch"
+            raise VaekitError(
+                f"the loss became non-finite in epoch {epoch + 1} by step {step}; training stopped."
+                f" Last good checkpoint: {last} (kept in {self.run_dir}). Try a lower --lr "
+                f"(now {self.cfg.lr}) or --loss mse.")
+
+    def _end_epoch(self, epoch: int, sums: torch.Tensor, t0: float) -> None:
+        cfg = self.cfg
+        self._check_finite(sums, epoch, self.steps)
+        val = per_image(self._shard_sums(self.splits.val, seed=cfg.seed), cfg.beta)
+        train = per_image(sums.cpu(), cfg.beta)
+        seconds = time.perf_counter() - t0
+        self.train_seconds += seconds
+        self.history.append({
+            "epoch": epoch + 1, "train_loss": train["loss"], "train_recon": train["recon"],
+            "train_kl": train["kl"], "val_loss": val["loss"], "val_recon": val["recon"],
+            "val_kl": val["kl"], "lr": self.scheduler.get_last_lr()[0], "epoch_seconds": seconds})
+        if self.main:
+            self._write_epoch_outputs(epoch)
+            self._save_checkpoint(epoch + 1, 0, torch.zeros(3, dtype=torch.float64))
+            tqdm.write(f"epoch {epoch + 1}: train {train['loss']:.2f}  val {val['loss']:.2f} "
+                       f"(recon {val['recon']:.2f}, KL {val['kl']:.2f})  {seconds:.1f} s",
+                       file=sys.stderr)
+        self.fabric.barrier()
+
+    def _shard_sums(self, images, seed: int) -> torch.Tensor:
+        """Loss sums over this process's share of ``images``, added up over all processes."""
+        device = self.fabric.device
+        self.model.eval()
+        gen = torch.Generator(device=device).manual_seed(seed + self.rank)
+        positions = torch.arange(self.rank, len(images), self.world)
+        sums = elbo_sums(self.raw, images, positions, self.cfg.loss, 1024, device, gen)
+        self.model.train()
+        return self.fabric.all_reduce(sums, reduce_op="sum").cpu()
+
+    def _write_epoch_outputs(self, epoch: int) -> None:
+        run = self.run_dir
+        rows = [",".join(METRIC_COLUMNS)]
+        rows += [",".join(f"{h[c]:.6g}" for c in METRIC_COLUMNS) for h in self.history]
+        atomic_write(run / "metrics.csv", "\n".join(rows) + "\n")
+        save_weights(self.raw, run)
+        self.raw.eval()
+        device = self.fabric.device
+        x = to_float(self.splits.val.take(torch.arange(min(GRID_IMAGES, len(self.splits.val)))))
+        with torch.no_grad():
+            recon = self.raw.reconstruct(x.to(device)).cpu()
+            samples = self.raw.sample(64, torch.Generator(device=device).manual_seed(self.cfg.seed))
+        # rows alternate: 8 originals, then their 8 reconstructions
+        pairs = torch.stack([x.view(-1, 8, *x.shape[1:]), recon.view(-1, 8, *x.shape[1:])], 1)
+        save_grid(pairs.reshape(-1, *x.shape[1:]), run / "grids" / f"recon_epoch{epoch + 1:03d}.png")
+        save_grid(samples.cpu(), run / "grids" / f"samples_epoch{epoch + 1:03d}.png")
+        self.raw.train()
+
+    def _save_checkpoint(self, epoch: int, step: int, sums: torch.Tensor) -> None:
+        if not self.main:
+            return
+        save_checkpoint(self.run_dir, self.raw, self.optimizer.optimizer, self.scheduler, {
+            "epoch": epoch, "step": step, "partial": sums.cpu().tolist(),
+            "history": self.history, "train_seconds": self.train_seconds})
+
+    def _finish(self) -> dict:
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        test = per_image(self._shard_sums(self.splits.test, seed=cfg.seed + 1), beta=1.0)
+        summary = {
+            "test_loss": test["loss"], "test_recon": test["recon"], "test_kl": test["kl"],
+            "test_objective": test["recon"] + cfg.beta * test["kl"],
+            "test_protocol": f"{self.splits.test_protocol}; negative ELBO (recon {cfg.loss} + KL) "
+                             "per image in nats, one posterior sample of z per image",
+            "train_seconds": self.train_seconds, "epochs": cfg.epochs,
+            "test_seconds": time.perf_counter() - t0, "device": str(self.fabric.device),
+            "processes": self.world,
+        }
+        if self.main:
+            write_json(self.run_dir / "summary.json", summary)
+        return summary
