@@ -1,0 +1,27 @@
+"""vaekit: autoencoders and variational autoencoders on images.
+
+    >>> import vaekit
+    >>> run = vaekit.fit(data="mnist", model="vae", epochs=5)
+    >>> model = vaekit.load(run)
+    >>> images = model.sample(64)
+"""
+
+from vaekit import datasets
+from vaekit.checkpoint import load, save
+from vaekit.config import TrainConfig
+from vaekit.errors import VaekitError
+from vaekit.models import ModelConfig, build_model
+
+__all__ = ["ModelConfig", "TrainConfig", "VaekitError", "build_model", "datasets", "fit", "load",
+           "save"]
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # `fit` pulls in Lightning Fabric; import it on first use so `vaekit --help` and the data and
+    # sampling commands start quickly.
+    if name == "fit":
+        from vaekit.train import fit
+
+        return fit
+    raise AttributeError(f"module 'vaekit' has no attribute {name!r}")

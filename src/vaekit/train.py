@@ -37,6 +37,7 @@ from vaekit.files import atomic_write, write_json
 from vaekit.losses import objective
 from vaekit.models import ModelConfig, build_model
 from vaekit.plots import save_grid
+from vaekit.tasks.generate import reconstruct_pairs, sample_images
 
 REPORT_EVERY = 50
 GRID_IMAGES = 32
@@ -60,14 +61,26 @@ def fit(config: TrainConfig | None = None, resume: str | Path | None = None, **s
             raise VaekitError(f"--resume {run}: no {CHECKPOINT} in that folder")
     else:
         config = config or TrainConfig(**settings)
-        run = Path(os.environ.get(RUN_ENV) or _new_run_dir(config))
-    os.environ[RUN_ENV] = str(run)
+        launched = os.environ.get(RUN_ENV) if os.environ.get("LOCAL_RANK", "0") != "0" else None
+        if config.num_nodes > 1 and not config.out:
+            raise VaekitError("--out: give the run folder explicitly when training on several "
+                              "machines, so that every process writes to the same place")
+        run = Path(launched) if launched else _new_run_dir(config)
     world = config.devices * config.num_nodes
     fabric = Fabric(accelerator=config.accelerator, devices=config.devices,
                     num_nodes=config.num_nodes, strategy="ddp" if world > 1 else "auto",
                     precision=config.precision)
-    fabric.launch()
-    return _Trainer(config, fabric, run, resuming=resume is not None).run()
+    # The processes Fabric starts re-run this command; they learn the run folder from here.
+    previous = os.environ.get(RUN_ENV)
+    os.environ[RUN_ENV] = str(run)
+    try:
+        fabric.launch()
+        return _Trainer(config, fabric, run, resuming=resume is not None).run()
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_ENV, None)
+        else:
+            os.environ[RUN_ENV] = previous
 
 
 def _new_run_dir(cfg: TrainConfig) -> Path:
@@ -98,6 +111,9 @@ class _Trainer:
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
         cfg = self.cfg
+        if self.fabric.device.type == "cpu" and cfg.devices > 1:
+            # several processes share this machine's cores: give each its share, not all of them
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // cfg.devices))
         torch.manual_seed(cfg.seed)
         data = datasets.load(cfg.data, cfg.image_size, cfg.image_channels)
         self.splits = make_splits(data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
@@ -257,14 +273,9 @@ class _Trainer:
         atomic_write(run / "metrics.csv", "\n".join(rows) + "\n")
         save_weights(self.raw, run)
         self.raw.eval()
-        device = self.fabric.device
         x = to_float(self.splits.val.take(torch.arange(min(GRID_IMAGES, len(self.splits.val)))))
-        with torch.no_grad():
-            recon = self.raw.reconstruct(x.to(device)).cpu()
-            samples = self.raw.sample(64, torch.Generator(device=device).manual_seed(self.cfg.seed))
-        # rows alternate: 8 originals, then their 8 reconstructions
-        pairs = torch.stack([x.view(-1, 8, *x.shape[1:]), recon.view(-1, 8, *x.shape[1:])], 1)
-        save_grid(pairs.reshape(-1, *x.shape[1:]), run / "grids" / f"recon_epoch{epoch + 1:03d}.png")
+        save_grid(reconstruct_pairs(self.raw, x), run / "grids" / f"recon_epoch{epoch + 1:03d}.png")
+        samples = sample_images(self.raw, 64, seed=self.cfg.seed)
         save_grid(samples.cpu(), run / "grids" / f"samples_epoch{epoch + 1:03d}.png")
         self.raw.train()
 

@@ -82,13 +82,16 @@ def _cache_key(root: Path, files: list[Path], rel: list[str], size: int, channel
     return h.hexdigest()[:24]
 
 
-def _decode_one(path: Path, size: int, channels: int) -> np.ndarray | None:
-    """(C, size, size) uint8, or None when the file cannot be decoded."""
+def decode_image(path: str | Path, height: int, width: int, channels: int) -> np.ndarray | None:
+    """Decode one file, center-crop it to the aspect of (height, width) and resize to it.
+
+    Returns (C, height, width) uint8, or None when the file cannot be decoded.
+    """
     try:
         with Image.open(path) as im:
-            im.draft("RGB" if channels == 3 else "L", (size, size))  # JPEG: decode at reduced scale
+            im.draft("RGB" if channels == 3 else "L", (width, height))  # JPEG: decode at reduced scale
             im = im.convert("RGB" if channels == 3 else "L")
-            im = ImageOps.fit(im, (size, size), method=Image.Resampling.BILINEAR)
+            im = ImageOps.fit(im, (width, height), method=Image.Resampling.BILINEAR)
             arr = np.asarray(im, dtype=np.uint8)
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
         return None
@@ -109,7 +112,7 @@ def _decode_to_cache(root: Path, files: list[Path], rel: list[str], size: int, c
 
         def work(start: int) -> None:
             for i in range(start, min(start + CHUNK, n)):
-                arr = _decode_one(files[i], size, channels)
+                arr = decode_image(files[i], size, size, channels)
                 if arr is not None:
                     out[i], ok[i] = arr, True
 

@@ -1,0 +1,53 @@
+"""Shared test helpers: tiny image folders made in tmp_path, and the installed command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def vaekit_cmd() -> list[str]:
+    """The installed console script (next to this interpreter), as a user would run it."""
+    exe = shutil.which("vaekit", path=str(Path(sys.executable).parent)) or shutil.which("vaekit")
+    assert exe, "the vaekit console script is not installed (run `make test`)"
+    return [exe]
+
+
+def run_cli(*args: str, check: bool = True, env: dict | None = None, timeout: int = 600):
+    """Run ``vaekit ARGS``; returns the CompletedProcess (text output)."""
+    proc = subprocess.run(vaekit_cmd() + list(args), capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"vaekit {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def make_image_folder(root: Path, classes: int = 2, per_class: int = 12, size=(40, 30),
+                      mode: str = "RGB") -> Path:
+    """Write ``classes`` sub-folders of JPEG/PNG images with class-dependent brightness."""
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        d = root / f"class_{c}"
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            base = 60 + 120 * c
+            arr = np.clip(base + rng.normal(0, 20, (size[1], size[0], 3)), 0, 255).astype(np.uint8)
+            img = Image.fromarray(arr).convert(mode)
+            ext = "jpg" if i % 2 == 0 else "png"
+            img.save(d / f"img_{i}.{ext}")
+    return root
+
+
+@pytest.fixture
+def data_home(tmp_path, monkeypatch):
+    """A private $VAEKIT_DATA so folder caches made by a test stay in tmp_path."""
+    home = tmp_path / "vaekit-data"
+    monkeypatch.setenv("VAEKIT_DATA", str(home))
+    return home

@@ -1,0 +1,64 @@
+"""Contract tests run over every registered model and backbone with tiny configs."""
+
+import pytest
+import torch
+
+from vaekit.models import BACKBONES, MODELS, ModelConfig, build_model
+
+SHAPES = [(1, 28, 28), (3, 16, 16), (1, 25, 25), (1, 30, 22)]
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+@pytest.mark.parametrize("shape", SHAPES)
+def test_contract(model, backbone, shape):
+    net = build_model(model=model, backbone=backbone, image_shape=shape, latent_dim=3,
+                      hidden=[16], channels=[4, 8])
+    x = torch.rand(5, *shape)
+    q = net.encode(x)
+    assert q.sample().shape == q.mode().shape == (5, 3)
+    assert q.kl().shape == (5,)
+    assert net.decode(q.mode()).shape == x.shape
+    assert 0 <= net.decode(q.mode()).min() and net.decode(q.mode()).max() <= 1
+    logits, q2 = net(x)
+    assert logits.shape == x.shape
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    net.eval()
+    assert torch.equal(net.sample(4, generator=g1), net.sample(4, generator=g2))
+    assert net.reconstruct(x).shape == x.shape
+
+
+def test_ae_posterior_is_a_point_with_zero_kl():
+    net = build_model(model="ae", image_shape=(1, 8, 8), latent_dim=2, hidden=[8])
+    q = net.encode(torch.rand(3, 1, 8, 8))
+    assert torch.equal(q.sample(), q.mode())
+    assert torch.count_nonzero(q.kl()) == 0
+
+
+def test_vae_posterior_samples_vary_and_kl_is_positive():
+    net = build_model(model="vae", image_shape=(1, 8, 8), latent_dim=2, hidden=[8])
+    q = net.encode(torch.rand(3, 1, 8, 8))
+    assert not torch.equal(q.sample(), q.sample())
+    assert (q.kl() > 0).all()
+
+
+def test_registry_rejects_unknown_names_and_settings():
+    with pytest.raises(ValueError, match="unknown model 'gan'"):
+        build_model(model="gan")
+    with pytest.raises(ValueError, match="unknown backbone"):
+        build_model(backbone="transformer")
+    with pytest.raises(TypeError):
+        build_model(depth=3)
+    with pytest.raises(ValueError, match="unknown model config keys"):
+        ModelConfig.from_dict({"model": "vae", "depth": 3})
+
+
+def test_conv_backbone_follows_the_face_vae_blocks():
+    net = build_model(backbone="conv", image_shape=(3, 128, 128), latent_dim=500)
+    convs = [m for m in net.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.stride for c in convs] == [(2, 2)] * 4
+    assert net.encoder.out_features == 64 * 8 * 8  # the seed's 4096 features at 128 px
+    kinds = [type(m).__name__ for m in net.encoder.net[0]]
+    assert kinds == ["Conv2d", "BatchNorm2d", "LeakyReLU"]
+    ups = [m for m in net.decoder.modules() if isinstance(m, torch.nn.Upsample)]
+    assert len(ups) == 4 and all(u.mode == "nearest" for u in ups)
