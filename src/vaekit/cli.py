@@ -60,7 +60,7 @@ def train(
     accelerator: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     devices: Annotated[int, typer.Option(help="Processes/GPUs on this machine (DDP through Lightning Fabric when > 1).")] = 1,
     num_nodes: Annotated[int, typer.Option(help="Machines taking part (set MASTER_ADDR, NODE_RANK as for torchrun).")] = 1,
-    precision: Annotated[str, typer.Option(help="32-true, bf16-mixed or 16-mixed.")] = "32-true",
+    precision: Annotated[str, typer.Option(help="auto (bf16-mixed where the hardware does bfloat16 natively, else 32-true), 32-true, bf16-mixed or 16-mixed.")] = "auto",
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
     """Train an AE or a VAE; writes a run folder with weights, metrics.csv, grids and summary.json."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from vaekit.device import PRECISIONS
 from vaekit.errors import VaekitError
 from vaekit.losses import RECON_LOSSES
 from vaekit.models import BACKBONES, MODELS
@@ -42,7 +43,7 @@ class TrainConfig:
     accelerator: str = "auto"
     devices: int = 1
     num_nodes: int = 1
-    precision: str = "32-true"
+    precision: str = "auto"
     progress: bool = True
 
     def __post_init__(self):
@@ -66,6 +67,8 @@ class TrainConfig:
              "one or more positive widths", self.hidden),
             (all(c >= 1 for c in self.channels) and len(self.channels) >= 1, "--channels",
              "one or more positive widths", self.channels),
+            (self.precision in PRECISIONS, "--precision", f"one of {', '.join(PRECISIONS)}",
+             self.precision),
             (self.devices >= 1 and self.num_nodes >= 1, "--devices/--num-nodes", "integers >= 1",
              (self.devices, self.num_nodes)),
         ]

@@ -37,8 +37,9 @@ def objective(logits: torch.Tensor, posterior, target: torch.Tensor, kind: str, 
 
     Returns (loss, recon_sum, kl_sum): the loss to minimise (scalar) and the detached batch
     totals of the two terms for reporting.
+    Under mixed precision the terms are still summed in float32.
     """
-    recon = reconstruction_sum(logits, target, kind)
-    kl = posterior.kl().sum()
+    recon = reconstruction_sum(logits.float(), target, kind)
+    kl = posterior.kl().float().sum()
     loss = (recon + beta * kl) / target.shape[0]
     return loss, recon.detach(), kl.detach()

@@ -31,6 +31,7 @@ from vaekit.checkpoint import (
 )
 from vaekit.config import TrainConfig
 from vaekit.datasets import make_splits, to_float
+from vaekit.device import resolve_precision
 from vaekit.errors import VaekitError
 from vaekit.evaluate import elbo_sums, per_image
 from vaekit.files import atomic_write, write_json
@@ -69,7 +70,7 @@ def fit(config: TrainConfig | None = None, resume: str | Path | None = None, **s
     world = config.devices * config.num_nodes
     fabric = Fabric(accelerator=config.accelerator, devices=config.devices,
                     num_nodes=config.num_nodes, strategy="ddp" if world > 1 else "auto",
-                    precision=config.precision)
+                    precision=resolve_precision(config.precision, config.accelerator))
     # The processes Fabric starts re-run this command; they learn the run folder from here.
     previous = os.environ.get(RUN_ENV)
     os.environ[RUN_ENV] = str(run)
@@ -298,6 +299,7 @@ class _Trainer:
             "train_seconds": self.train_seconds, "epochs": cfg.epochs,
             "test_seconds": time.perf_counter() - t0, "device": str(self.fabric.device),
             "processes": self.world,
+            "precision": resolve_precision(cfg.precision, cfg.accelerator),
         }
         if self.main:
             write_json(self.run_dir / "summary.json", summary)

@@ -42,7 +42,8 @@ class DiagonalGaussian:
 
     def kl_per_dim(self) -> torch.Tensor:
         """KL per image and latent dimension in nats, (B, D)."""
-        return 0.5 * (self.mean.pow(2) + self.logvar.exp() - 1.0 - self.logvar)
+        mean, logvar = self.mean.float(), self.logvar.float()  # float32 even under autocast
+        return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log q(z|x) for codes z of shape (..., B, D), summed over D -> (..., B)."""
