@@ -1,5 +1,7 @@
-"""pythae 0.1.2's VAE with the tutorial's layers (784-400-20, BCE), trained by pythae's own
-trainer. Runs in the benchmark's own environment (see speed.py), never in vaekit's.
+"""pythae 0.1.2's VAE with the tutorial's layers (784-400-20, BCE), trained the way pythae's
+documentation shows: ``TrainingPipeline(model, config)(train_data=..., eval_data=...)``, which
+evaluates after every epoch as the tutorial loop does. Runs in the benchmark's own environment
+(see speed.py), never in vaekit's.
 
     python benchmarks/pythae_vae.py --data-dir DIR --epochs 10 --out result.json
 """
@@ -18,7 +20,8 @@ import torch.nn.functional as F
 from pythae.models import VAE, VAEConfig
 from pythae.models.base.base_utils import ModelOutput
 from pythae.models.nn import BaseDecoder, BaseEncoder
-from pythae.trainers import BaseTrainer, BaseTrainerConfig
+from pythae.pipelines import TrainingPipeline
+from pythae.trainers import BaseTrainerConfig
 from pythae.trainers.training_callbacks import TrainingCallback
 from torch import nn
 
@@ -73,12 +76,11 @@ def main() -> None:
     timer = EpochTimer()
     with tempfile.TemporaryDirectory() as tmp:
         config = BaseTrainerConfig(output_dir=tmp, num_epochs=args.epochs, learning_rate=1e-3,
-                                   per_device_train_batch_size=128, optimizer_cls="Adam",
+                                   per_device_train_batch_size=128,
+                                   per_device_eval_batch_size=128, optimizer_cls="Adam",
                                    no_cuda=True, steps_saving=None, seed=args.seed)
-        trainer = BaseTrainer(model=model, train_dataset=train, training_config=config,
-                              callbacks=[timer])
-        trainer.train()
-    model = trainer._best_model if getattr(trainer, "_best_model", None) is not None else model
+        pipeline = TrainingPipeline(model=model, training_config=config)
+        pipeline(train_data=train, eval_data=test, callbacks=[timer])
     model.eval()
     total = 0.0
     with torch.no_grad():

@@ -49,7 +49,7 @@ def train(
     beta: Annotated[float, typer.Option(help="Weight of the KL term (1 = the ELBO).")] = 1.0,
     epochs: Annotated[int, typer.Option(help="Passes over the training images.")] = 10,
     batch_size: Annotated[int, typer.Option(help="Images per step (per process).")] = 256,
-    lr: Annotated[float, typer.Option(help="Learning rate (the peak, for one-cycle).")] = 3e-3,
+    lr: Annotated[float, typer.Option(help="Learning rate (the peak, for one-cycle).")] = 6e-3,
     lr_schedule: Annotated[str, typer.Option(help="onecycle (warm up, then cosine down) or constant.")] = "onecycle",
     weight_decay: Annotated[float, typer.Option(help="Adam weight decay.")] = 0.0,
     val_fraction: Annotated[float, typer.Option(help="Share of training images held out for validation.")] = 0.02,

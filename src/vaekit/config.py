@@ -17,7 +17,7 @@ LR_SCHEDULES = ("onecycle", "constant")
 class TrainConfig:
     """Everything ``vaekit train`` / ``vaekit.fit`` needs; saved in the run's config.json.
 
-    Defaults are the fast everyday setting (batch 256, one-cycle LR peaking at 3e-3); the
+    Defaults are the fast everyday setting (batch 256, one-cycle LR peaking at 6e-3); the
     tutorial protocol is ``batch_size=128, lr=1e-3, lr_schedule="constant"``.
     """
 
@@ -33,7 +33,7 @@ class TrainConfig:
     beta: float = 1.0
     epochs: int = 10
     batch_size: int = 256
-    lr: float = 3e-3
+    lr: float = 6e-3
     lr_schedule: str = "onecycle"
     weight_decay: float = 0.0
     val_fraction: float = 0.02

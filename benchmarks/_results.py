@@ -1,0 +1,39 @@
+"""Writing one benchmark's table into RESULTS.md (between its own markers) and its JSON beside it."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "RESULTS.md"
+
+
+def machine() -> str:
+    """One line naming the CPU, core count and PyTorch build the numbers come from."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}; {torch.get_num_threads()} threads; torch {torch.__version__}"
+
+
+def publish(name: str, markdown: str, data: dict) -> None:
+    """Replace the ``name`` section of RESULTS.md with ``markdown`` and write ``name.json``."""
+    (HERE / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
+    block = f"{start}\n{markdown.strip()}\n{end}"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(text)
