@@ -39,7 +39,7 @@ def save(model: AutoEncoder, run: str | Path, extra: dict | None = None) -> Path
 def save_weights(model: AutoEncoder, run: str | Path) -> None:
     """Rewrite ``model.safetensors`` atomically."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(Path(run) / WEIGHTS, lambda p: save_file(state, str(p)))
+    atomic_write(Path(run) / WEIGHTS, lambda p: save_file(state, str(p)), durable=True)
 
 
 def read_config(run: str | Path) -> dict:
@@ -101,7 +101,8 @@ def save_checkpoint(run: Path, model, optimizer, scheduler, state: dict) -> None
     header = {**state, "param_groups": opt["param_groups"], "scheduler": scheduler.state_dict(),
               "rng": rng_meta}
     metadata = {"vaekit": json.dumps(header)}
-    atomic_write(run / CHECKPOINT, lambda p: save_file(tensors, str(p), metadata=metadata))
+    atomic_write(run / CHECKPOINT, lambda p: save_file(tensors, str(p), metadata=metadata),
+                 durable=True)
 
 
 def load_checkpoint(run: Path, model, optimizer, scheduler) -> dict:

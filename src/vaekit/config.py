@@ -18,7 +18,8 @@ class TrainConfig:
     """Everything ``vaekit train`` / ``vaekit.fit`` needs; saved in the run's config.json.
 
     Defaults are the fast everyday setting (batch 256, one-cycle LR peaking at 6e-3); the
-    tutorial protocol is ``batch_size=128, lr=1e-3, lr_schedule="constant"``.
+    tutorial protocol is ``batch_size=128, lr=1e-3, lr_schedule="constant"``. ``epochs`` and
+    ``batch_size`` left as None are sized to the data by ``resolve_length``.
     """
 
     data: str = "mnist"
@@ -31,8 +32,8 @@ class TrainConfig:
     image_channels: int | None = None
     loss: str = "bce"
     beta: float = 1.0
-    epochs: int = 10
-    batch_size: int = 256
+    epochs: int | None = None
+    batch_size: int | None = None
     lr: float = 6e-3
     lr_schedule: str = "onecycle"
     weight_decay: float = 0.0
@@ -54,8 +55,9 @@ class TrainConfig:
             (self.lr_schedule in LR_SCHEDULES, "--lr-schedule", f"one of {', '.join(LR_SCHEDULES)}",
              self.lr_schedule),
             (self.latent_dim >= 1, "--latent-dim", "an integer >= 1", self.latent_dim),
-            (self.epochs >= 1, "--epochs", "an integer >= 1", self.epochs),
-            (self.batch_size >= 1, "--batch-size", "an integer >= 1", self.batch_size),
+            (self.epochs is None or self.epochs >= 1, "--epochs", "an integer >= 1", self.epochs),
+            (self.batch_size is None or self.batch_size >= 1, "--batch-size", "an integer >= 1",
+             self.batch_size),
             (self.lr > 0, "--lr", "a number > 0", self.lr),
             (self.beta >= 0, "--beta", "a number >= 0", self.beta),
             (0 < self.val_fraction < 1, "--val-fraction", "a fraction in (0, 1)", self.val_fraction),
@@ -85,3 +87,26 @@ class TrainConfig:
         """Rebuild from ``to_dict()`` output, ignoring keys this version does not know."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+MIN_STEPS = 2000  # updates a default-length run gets at least (matters for small data sets)
+MIN_STEPS_PER_EPOCH = 20
+
+
+def resolve_length(cfg: TrainConfig, n_train: int, world: int = 1) -> TrainConfig:
+    """Fill in a batch size and epoch count left unset, from the number of training images.
+
+    batch size: 256, halved (down to 16) until an epoch has at least 20 steps per process.
+    epochs: 10, or more so that the run makes at least 2000 updates (400 faces need ~90 epochs).
+    """
+    per_rank = max(1, n_train // world)
+    batch = cfg.batch_size
+    if batch is None:
+        batch = 256
+        while batch > 16 and per_rank // batch < MIN_STEPS_PER_EPOCH:
+            batch //= 2
+    epochs = cfg.epochs
+    if epochs is None:
+        steps = -(-per_rank // batch)
+        epochs = max(10, -(-MIN_STEPS // steps))
+    return dataclasses.replace(cfg, batch_size=batch, epochs=epochs)
