@@ -84,7 +84,7 @@ def main() -> None:
     ap.add_argument("--data", nargs="+", default=["mnist", "fashion-mnist"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--default-epochs", type=int, default=7,
+    ap.add_argument("--default-epochs", type=int, default=8,
                     help="epochs for the vaekit-defaults row (its one-cycle schedule fits them)")
     args = ap.parse_args()
     same = ["--batch-size", "128", "--lr", "1e-3", "--lr-schedule", "constant", "--loss", "bce",

@@ -109,7 +109,7 @@ def test_ctrl_c_saves_mid_epoch_and_resume_matches(reference_run, tmp_path):
 def assert_same_result(a, b):
     ra, rb = metrics(a), metrics(b)
     assert len(ra) == len(rb)
-    for x, y in zip(ra, rb):
+    for x, y in zip(ra, rb, strict=True):
         for k in x:
             assert abs(x[k] - y[k]) <= 1e-4 * max(1.0, abs(x[k])), (k, x[k], y[k])
     sa = json.loads((a / "summary.json").read_text())

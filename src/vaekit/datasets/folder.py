@@ -76,7 +76,7 @@ def _guess_channels(sample: list[Path]) -> int:
 
 def _cache_key(root: Path, files: list[Path], rel: list[str], size: int, channels: int) -> str:
     h = hashlib.sha256(f"v1|{root}|{size}|{channels}".encode())
-    for p, r in zip(files, rel):
+    for p, r in zip(files, rel, strict=True):
         st = p.stat()
         h.update(f"|{r}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:24]
