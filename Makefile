@@ -21,10 +21,8 @@ data: install
 demo: install
 	$(BIN)/vaekit data fetch mnist
 	rm -rf runs/demo
-	$(BIN)/vaekit train --data mnist --model vae --backbone mlp --latent-dim 20 --epochs 10 --out runs/demo
-	$(BIN)/vaekit sample runs/demo -n 64
-	$(BIN)/vaekit reconstruct runs/demo -n 32
-	@echo "demo done: samples in runs/demo/sample.png, per-epoch grids in runs/demo/grids/"
+	$(BIN)/vaekit compare --data mnist --latent-dim 2 --epochs 10 --out runs/demo
+	@echo "open runs/demo/report.html in a browser; the two runs are runs/demo/ae and runs/demo/vae"
 
 test: data
 	$(BIN)/python -m pytest -q

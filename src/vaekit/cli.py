@@ -105,21 +105,149 @@ def reconstruct(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/reconstruct.png).")] = None,
 ) -> None:
     """Encode and decode images; writes a grid alternating rows of originals and reconstructions."""
-    from vaekit.checkpoint import read_config
-    from vaekit.datasets import make_splits, to_float
+    import torch
+
+    from vaekit.datasets import to_float
     from vaekit.tasks.generate import load_images, reconstruct_pairs
+    from vaekit.tasks.rundata import run_data
 
     model = load(run)
     if images:
         x = load_images(images, model.config.image_shape)
     else:
-        cfg = TrainConfig.from_dict(read_config(run)["train"])
-        data = datasets.load(cfg.data, cfg.image_size, cfg.image_channels)
-        test = make_splits(data, cfg.val_fraction, cfg.test_fraction, cfg.seed).test
-        import torch
-
+        test = run_data(run)[1].test
         x = to_float(test.take(torch.arange(min(n, len(test)))))
     print(save_grid(reconstruct_pairs(model, x), output or run / "reconstruct.png"))
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path] | None, typer.Argument(help="Two existing run folders (default: train an AE and a VAE now).")] = None,
+    data: Annotated[str, typer.Option(help="Data set for the two new runs.")] = "mnist",
+    backbone: Annotated[str, typer.Option(help="mlp or conv, for both models.")] = "mlp",
+    latent_dim: Annotated[int, typer.Option(help="Latent size for both models (2 gives the scatter and the manifold).")] = 2,
+    image_size: Annotated[int | None, typer.Option(help="Square image side (default: the data's own).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs for each model (default: sized to the data).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed shared by both runs and the study.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Folder for the runs and the report (default: runs/compare-DATA-zD-TIME).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars while training.")] = True,
+) -> None:
+    """Train an AE and a VAE with the same backbone, budget and seed (or take two runs) and write
+    one HTML report comparing reconstructions, random samples, latent spaces and sample quality."""
+    from datetime import datetime
+
+    from vaekit.tasks.compare import compare as run_compare
+
+    if runs and len(runs) != 2:
+        raise VaekitError(f"compare: give exactly two run folders, got {len(runs)}")
+    if out is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / f"compare-{Path(data).name}-z{latent_dim}-{stamp}"
+    if not runs:
+        from vaekit.train import fit
+
+        runs = []
+        for kind in ("ae", "vae"):
+            cfg = TrainConfig(data=data, model=kind, backbone=backbone, latent_dim=latent_dim,
+                              image_size=image_size, epochs=epochs, seed=seed,
+                              out=str(out / kind), progress=progress)
+            runs.append(fit(cfg))
+    result = run_compare(runs[0], runs[1], out, seed=seed)
+    print(f"report: {out / 'report.html'}")
+    for name, entry in result["models"].items():
+        fd = f"Fréchet distance of prior samples {entry['frechet_prior']:.1f}, " if "frechet_prior" in entry else ""
+        print(f"  {name}: {fd}{entry['latent']['within_3sigma']:.1%} of test codes within 3σ, "
+              f"test loss {entry['summary'].get('test_loss', float('nan')):.1f}")
+    print(result["verdict"])
+
+
+def _test_image(spec: str, model, test) -> "torch.Tensor":
+    import torch
+
+    from vaekit.datasets import to_float
+    from vaekit.tasks.generate import load_images
+
+    if spec.isdigit():
+        if int(spec) >= len(test):
+            raise VaekitError(f"image index {spec} is past the end of the test split ({len(test)} images)")
+        return to_float(test.take(torch.tensor([int(spec)])))[0]
+    return load_images([spec], model.config.image_shape)[0]
+
+
+@app.command()
+def latent(
+    run: Run,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/latent.png).")] = None,
+) -> None:
+    """Scatter the test set's latent codes (posterior means) coloured by class; PCA above 2-D."""
+    import torch
+
+    from vaekit.plots import scatter_panels
+    from vaekit.tasks.latent import encode_set
+    from vaekit.tasks.rundata import run_data
+
+    model = load(run)
+    data, splits = run_data(run)
+    codes, _ = encode_set(model, splits.test)
+    labels = splits.test.all_labels()
+    lab = labels.numpy() if labels is not None else None
+    if model.latent_dim == 2:
+        panel, axes, circles = codes.numpy(), ("z1", "z2"), True
+    else:
+        centred = codes - codes.mean(0)
+        _, _, v = torch.linalg.svd(centred, full_matrices=False)
+        panel, axes, circles = (centred @ v[:2].T).numpy(), ("PC1", "PC2"), False
+    title = f"{model.config.model.upper()}: {len(codes)} test codes"
+    print(scatter_panels([(title, panel, lab)], output or run / "latent.png", data.class_names, axes,
+                         prior_circles=circles, same_scale=circles))
+
+
+@app.command()
+def manifold(
+    run: Run,
+    n: Annotated[int, typer.Option("-n", help="Grid side: n x n decoded points.")] = 20,
+    span: Annotated[float, typer.Option(help="The grid covers [-span, span]^2.")] = 3.0,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/manifold.png).")] = None,
+) -> None:
+    """Decode a grid over a 2-D latent space (z1 to the right, z2 upwards)."""
+    from vaekit.tasks.latent import manifold as decode_grid
+
+    print(save_grid(decode_grid(load(run), n, span), output or run / "manifold.png", nrow=n, pad=0))
+
+
+@app.command()
+def interpolate(
+    run: Run,
+    a: Annotated[str, typer.Option("--a", help="Start: an index into the run's test split, or an image file.")] = "0",
+    b: Annotated[str, typer.Option("--b", help="End: an index into the run's test split, or an image file.")] = "1",
+    steps: Annotated[int, typer.Option(help="Images along the path, ends included.")] = 10,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/interpolate.png).")] = None,
+) -> None:
+    """Decode points on the line between the posterior means of two images."""
+    from vaekit.tasks.latent import interpolate as walk
+    from vaekit.tasks.rundata import run_data
+
+    model = load(run)
+    test = run_data(run)[1].test
+    strip = walk(model, _test_image(a, model, test), _test_image(b, model, test), steps)
+    print(save_grid(strip, output or run / "interpolate.png", nrow=steps))
+
+
+@app.command()
+def traverse(
+    run: Run,
+    image: Annotated[str | None, typer.Option(help="Base code: a test index or image file (default: z = 0).")] = None,
+    span: Annotated[float, typer.Option(help="Each dimension goes from -span to span.")] = 3.0,
+    steps: Annotated[int, typer.Option(help="Images per dimension.")] = 9,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/traverse.png).")] = None,
+) -> None:
+    """Vary each latent dimension in turn (one row each, at most 16), the others held fixed."""
+    from vaekit.tasks.latent import traverse as walk
+    from vaekit.tasks.rundata import run_data
+
+    model = load(run)
+    x = _test_image(image, model, run_data(run)[1].test) if image is not None else None
+    print(save_grid(walk(model, x, span=span, steps=steps), output or run / "traverse.png", nrow=steps))
 
 
 @data_app.command("list")

@@ -39,3 +39,73 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8, pad: int = 
     arr = grid_array(images, nrow, pad, scale=max(1, 64 // h))
     img = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
     return atomic_write(path, lambda p: img.save(p, format="PNG"))
+
+
+def _figure_png(fig, path: str | Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    return atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
+
+
+def scatter_panels(panels: list[tuple[str, np.ndarray, np.ndarray | None]], path: str | Path,
+                   class_names: list[str] | None = None, axis_names=("z1", "z2"),
+                   prior_circles: bool = True, same_scale: bool = True) -> Path:
+    """Side-by-side scatter plots of 2-D points, coloured by label, written as a PNG.
+
+    panels: (title, points (N, 2), labels (N,) or None). With ``same_scale`` every panel shares
+    the axis limits that hold all points; ``prior_circles`` draws the 1, 2 and 3 sigma circles of
+    N(0, I). Uses matplotlib's object API (no pyplot, no global state).
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle
+
+    fig = Figure(figsize=(5.2 * len(panels), 5.0))
+    limit = max(float(np.abs(p).max()) for _, p, _ in panels) * 1.05
+    limit = max(limit, 3.5 if prior_circles else 0.0)
+    n_classes = len(class_names) if class_names else 0
+    cmap = "tab10" if n_classes <= 10 else "turbo"
+    for i, (title, points, labels) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        if labels is None:
+            ax.scatter(points[:, 0], points[:, 1], s=3, alpha=0.5, color="tab:blue")
+        else:
+            sc = ax.scatter(points[:, 0], points[:, 1], c=labels, s=3, alpha=0.6, cmap=cmap,
+                            vmin=-0.5, vmax=max(n_classes, 1) - 0.5)
+            if class_names and n_classes <= 10 and i == len(panels) - 1:
+                cb = fig.colorbar(sc, ax=ax, ticks=range(n_classes), fraction=0.046)
+                cb.ax.set_yticklabels(class_names)
+        if prior_circles:
+            for r in (1, 2, 3):
+                ax.add_patch(Circle((0, 0), r, fill=False, ls="--", lw=1, color="black", alpha=0.6))
+                ax.annotate(f"{r}σ", (r * 0.71, r * 0.71), fontsize=8, alpha=0.8)
+        if same_scale:
+            ax.set_xlim(-limit, limit)
+            ax.set_ylim(-limit, limit)
+            ax.set_aspect("equal")
+        ax.set_title(title)
+        ax.set_xlabel(axis_names[0])
+        ax.set_ylabel(axis_names[1])
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _figure_png(fig, path)
+
+
+def bars(series: dict[str, list[float]], path: str | Path, title: str, xlabel: str,
+         ylabel: str) -> Path:
+    """Grouped bar chart, one group per index and one bar per named series, as a PNG."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(max(5.0, 0.35 * len(next(iter(series.values()))) + 3), 3.6))
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / len(series)
+    for k, (name, values) in enumerate(series.items()):
+        xs = np.arange(len(values)) + k * width
+        ax.bar(xs, values, width=width, label=name)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _figure_png(fig, path)

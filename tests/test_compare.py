@@ -1,0 +1,79 @@
+"""The AE-vs-VAE study end to end: a tiny folder run through every figure, and the real MNIST
+check that the VAE generates and keeps its codes near the prior while the AE does not."""
+
+import html
+import json
+
+import pytest
+from conftest import make_image_folder, run_cli
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
+    """An AE and a VAE with a 3-D latent on a labelled folder, trained by `vaekit compare`."""
+    root = tmp_path_factory.mktemp("cmp")
+    data_home = root / "vaekit-data"
+    photos = make_image_folder(root / "photos", classes=3, per_class=30, mode="L")
+    out = root / "study"
+    proc = run_cli("compare", "--data", str(photos), "--image-size", "12", "--latent-dim", "3",
+                   "--epochs", "3", "--out", str(out), "--no-progress",
+                   env={"VAEKIT_DATA": str(data_home)})
+    return out, data_home, proc
+
+
+def test_compare_writes_report_json_and_figures(tiny_runs):
+    out, _, proc = tiny_runs
+    assert f"report: {out / 'report.html'}" in proc.stdout
+    result = json.loads((out / "compare.json").read_text())
+    assert set(result["models"]) == {"AE", "VAE"}
+    assert result["classifier"]["classes"] == 3
+    for entry in result["models"].values():
+        for key in ("frechet_prior", "frechet_recon", "confidence_prior", "latent"):
+            assert key in entry
+        for fig in ("recon", "prior", "traverse", "interpolate"):
+            assert (out / entry["figures"][fig]).is_file()
+    assert result["models"]["AE"]["latent"].get("kl_per_dim") is None
+    assert len(result["models"]["VAE"]["latent"]["kl_per_dim"]) == 3
+    for fig in ("pca", "tsne", "kl_per_dim"):
+        assert (out / result["figures"][fig]).is_file()
+    page = (out / "report.html").read_text()
+    for heading in ("Numbers", "Reconstructions", "Random points", "The latent space",
+                    "Latent statistics", "Interpolation", "Traversal"):
+        assert f"<h2>{heading}" in page
+    assert page.count("data:image/png;base64,") >= 11
+    assert html.escape(result["verdict"]) in page
+
+
+def test_compare_two_existing_runs_and_single_run_commands(tiny_runs, tmp_path):
+    out, data_home, _ = tiny_runs
+    env = {"VAEKIT_DATA": str(data_home)}
+    again = tmp_path / "again"
+    run_cli("compare", str(out / "ae"), str(out / "vae"), "--out", str(again), env=env)
+    assert (again / "report.html").is_file()
+    vae = out / "vae"
+    for args in (["latent", str(vae)], ["traverse", str(vae), "--steps", "5"],
+                 ["interpolate", str(vae), "--a", "0", "--b", "2", "--steps", "6"]):
+        png = run_cli(*args, env=env).stdout.strip()
+        assert Image.open(png).size[0] > 0
+    proc = run_cli("manifold", str(vae), check=False, env=env)
+    assert proc.returncode == 2 and "2-D latent space" in proc.stderr
+    proc = run_cli("interpolate", str(vae), "--a", "999", check=False, env=env)
+    assert proc.returncode == 2 and "past the end of the test split" in proc.stderr
+    proc = run_cli("compare", str(vae), check=False, env=env)
+    assert proc.returncode == 2 and "exactly two run folders" in proc.stderr
+
+
+def test_mnist_2d_vae_generates_and_stays_near_the_prior(tmp_path):
+    # the founding documents' lesson, measured: 10 epochs each, 2-D latent, same budget and seed
+    out = tmp_path / "mnist"
+    run_cli("compare", "--data", "mnist", "--latent-dim", "2", "--epochs", "10", "--out", str(out),
+            "--no-progress")
+    result = json.loads((out / "compare.json").read_text())
+    ae, vae = result["models"]["AE"], result["models"]["VAE"]
+    assert result["classifier"]["test_accuracy"] > 0.97
+    assert vae["frechet_prior"] <= ae["frechet_prior"] / 3
+    assert vae["latent"]["within_3sigma"] >= 0.95
+    assert ae["latent"]["max_abs"] > 3 * vae["latent"]["max_abs"] or ae["latent"]["within_3sigma"] < 0.9
+    png = run_cli("manifold", str(out / "vae")).stdout.strip()
+    assert Image.open(png).size == (20 * 28 * 2, 20 * 28 * 2)  # 28 px tiles shown at 2x

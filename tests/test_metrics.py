@@ -1,0 +1,50 @@
+"""Known-answer tests of the Fréchet distance and the latent statistics."""
+
+import math
+
+import pytest
+import torch
+
+from vaekit.metrics import frechet_distance, frechet_from_stats, latent_stats
+
+
+def test_identical_sets_are_at_distance_zero():
+    x = torch.randn(500, 8, generator=torch.Generator().manual_seed(0))
+    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_closed_form_for_diagonal_gaussians():
+    mu_a, mu_b = torch.tensor([0.0, 1.0, -2.0]), torch.tensor([3.0, 1.0, 0.0])
+    var_a, var_b = torch.tensor([1.0, 4.0, 0.25]), torch.tensor([9.0, 1.0, 0.25])
+    expected = float(((mu_a - mu_b) ** 2).sum() + (var_a + var_b - 2 * (var_a * var_b).sqrt()).sum())
+    got = frechet_from_stats(mu_a, torch.diag(var_a), mu_b, torch.diag(var_b))
+    assert got == pytest.approx(expected, rel=1e-10)  # 13 + (4 + 1 + 0) = 18
+
+
+def test_closed_form_for_full_covariances_commuting_case():
+    # cov_b = 4 cov_a: Tr(a + b - 2 (a^1/2 b a^1/2)^1/2) = Tr(a + 4a - 4a) = Tr(a)
+    q, _ = torch.linalg.qr(torch.randn(4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64))
+    cov_a = q @ torch.diag(torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)) @ q.T
+    got = frechet_from_stats(torch.zeros(4), cov_a, torch.zeros(4), 4 * cov_a)
+    assert got == pytest.approx(10.0, rel=1e-8)
+
+
+def test_samples_of_shifted_gaussians_approach_the_closed_form():
+    g = torch.Generator().manual_seed(2)
+    a = torch.randn(200_000, 3, generator=g, dtype=torch.float64)
+    b = 2.0 * torch.randn(200_000, 3, generator=g, dtype=torch.float64) + torch.tensor([1.0, 0.0, -1.0])
+    expected = 2.0 + 3 * (1 + 4 - 2 * 2)  # |shift|^2 + sum (1 + 4 - 2 sqrt(4))
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=0.02)
+
+
+def test_latent_stats_known_values():
+    codes = torch.tensor([[0.0, 0.0], [1.0, -1.0], [5.0, 0.0], [-1.0, 1.0]])
+    stats = latent_stats(codes, kl_per_dim=torch.tensor([[1.0, 0.0]] * 4))
+    assert stats["within_3sigma"] == 0.75
+    assert stats["max_abs"] == 5.0
+    assert stats["mean"] == [1.25, 0.0]
+    assert stats["kl_per_dim"] == [1.0, 0.0] and stats["kl_total"] == 1.0
+    assert stats["active_units"] == 2
+    flat = latent_stats(torch.tensor([[0.0, 1.0], [0.0, 1.0001]]))
+    assert flat["active_units"] == 0 and "kl_per_dim" not in flat
+    assert math.isclose(flat["std"][0], 0.0)
