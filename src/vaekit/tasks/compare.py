@@ -29,8 +29,6 @@ MAX_EVAL = 10_000  # test images (and as many generated ones) for the Fréchet d
 TSNE_POINTS = 2_000
 
 
-
-
 def compare(run_a: str | Path, run_b: str | Path, out: str | Path, seed: int = 0, log=None) -> dict:
     """Study two trained runs on the test split of the first one's data; returns the numbers.
 
@@ -40,8 +38,10 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path, seed: int = 0
     runs = [Path(run_a), Path(run_b)]
     configs = [read_config(r) for r in runs]
     if configs[0]["model"]["image_shape"] != configs[1]["model"]["image_shape"]:
-        raise VaekitError(f"{runs[0]} and {runs[1]} model different image shapes "
-                          f"({configs[0]['model']['image_shape']} vs {configs[1]['model']['image_shape']})")
+        raise VaekitError(
+            f"{runs[0]} and {runs[1]} model different image shapes "
+            f"({configs[0]['model']['image_shape']} vs {configs[1]['model']['image_shape']})"
+        )
     names = [c["model"]["model"].upper() for c in configs]
     if names[0] == names[1]:
         names = [f"{n} ({r.name})" for n, r in zip(names, runs, strict=True)]
@@ -57,9 +57,14 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path, seed: int = 0
     pairs = pick_pairs(len(test), labels, data.class_names, 5, gen)
     ends = to_float(test.take(torch.tensor([i for pair in pairs for i in pair], dtype=torch.long)))
     models = [load(r) for r in runs]
-    result = {"data": configs[0]["train"]["data"], "test_protocol": splits.test_protocol,
-              "latent_dim": models[0].latent_dim, "eval_images": n_eval,
-              "classifier": clf.info if clf else None, "models": {}}
+    result = {
+        "data": configs[0]["train"]["data"],
+        "test_protocol": splits.test_protocol,
+        "latent_dim": models[0].latent_dim,
+        "eval_images": n_eval,
+        "classifier": clf.info if clf else None,
+        "models": {},
+    }
     codes_all = {}
     for tag, name, run, model, cfg in zip(("a", "b"), names, runs, models, configs, strict=True):
         log(f"studying {name} ({run}) ...")
@@ -78,8 +83,11 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path, seed: int = 0
         fig = {
             "recon": save_grid(reconstruct_pairs(model, real[:32]), figures / f"recon_{tag}.png"),
             "prior": save_grid(samples[:64], figures / f"prior_{tag}.png"),
-            "traverse": save_grid(traverse(model, real[0], dims=_top_dims(stats, model.latent_dim)),
-                                  figures / f"traverse_{tag}.png", nrow=9),
+            "traverse": save_grid(
+                traverse(model, real[0], dims=_top_dims(stats, model.latent_dim)),
+                figures / f"traverse_{tag}.png",
+                nrow=9,
+            ),
         }
         if pairs:
             strips = torch.cat([interpolate(model, ends[2 * k], ends[2 * k + 1]) for k in range(len(pairs))])
@@ -92,8 +100,11 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path, seed: int = 0
     result["figures"] = _latent_figures(codes_all, labels, data.class_names, figures, out, seed)
     kl = {n: e["latent"]["kl_per_dim"] for n, e in result["models"].items() if "kl_per_dim" in e["latent"]}
     if kl:
-        result["figures"]["kl_per_dim"] = str(bars(kl, figures / "kl_per_dim.png", "KL per latent dimension",
-                                                   "dimension", "nats per image").relative_to(out))
+        result["figures"]["kl_per_dim"] = str(
+            bars(
+                kl, figures / "kl_per_dim.png", "KL per latent dimension", "dimension", "nats per image"
+            ).relative_to(out)
+        )
     result["pairs"] = pairs
     result["verdict"] = verdict(result)
     write_json(out / "compare.json", result)
@@ -107,8 +118,9 @@ def _top_dims(stats: dict, latent_dim: int, k: int = 10) -> list[int]:
     return sorted(int(d) for d in order[: min(k, latent_dim)])
 
 
-def _latent_figures(codes: dict[str, torch.Tensor], labels, class_names, figures: Path, out: Path,
-                    seed: int) -> dict:
+def _latent_figures(
+    codes: dict[str, torch.Tensor], labels, class_names, figures: Path, out: Path, seed: int
+) -> dict:
     lab = labels.numpy() if labels is not None else None
     names = list(codes)
     dim = codes[names[0]].shape[1]
@@ -122,19 +134,32 @@ def _latent_figures(codes: dict[str, torch.Tensor], labels, class_names, figures
         c = codes[n] - codes[n].mean(0)
         _, _, v = torch.linalg.svd(c, full_matrices=False)
         pca.append((f"{n}: PCA of test codes", (c @ v[:2].T).numpy(), lab))
-    result["pca"] = str(scatter_panels(pca, figures / "pca.png", class_names, ("PC1", "PC2"),
-                                       prior_circles=False, same_scale=False).relative_to(out))
+    result["pca"] = str(
+        scatter_panels(
+            pca, figures / "pca.png", class_names, ("PC1", "PC2"), prior_circles=False, same_scale=False
+        ).relative_to(out)
+    )
     from sklearn.manifold import TSNE
 
     pick = torch.randperm(len(codes[names[0]]), generator=torch.Generator().manual_seed(seed))[:TSNE_POINTS]
     tsne = []
     for n in names:
-        emb = TSNE(n_components=2, init="pca", random_state=seed,
-                   perplexity=min(30.0, (len(pick) - 1) / 3)).fit_transform(
-            codes[n][pick].numpy())
-        tsne.append((f"{n}: t-SNE of {len(pick)} test codes", emb, lab[pick.numpy()] if lab is not None else None))
-    result["tsne"] = str(scatter_panels(tsne, figures / "tsne.png", class_names, ("t-SNE 1", "t-SNE 2"),
-                                        prior_circles=False, same_scale=False).relative_to(out))
+        emb = TSNE(
+            n_components=2, init="pca", random_state=seed, perplexity=min(30.0, (len(pick) - 1) / 3)
+        ).fit_transform(codes[n][pick].numpy())
+        tsne.append(
+            (f"{n}: t-SNE of {len(pick)} test codes", emb, lab[pick.numpy()] if lab is not None else None)
+        )
+    result["tsne"] = str(
+        scatter_panels(
+            tsne,
+            figures / "tsne.png",
+            class_names,
+            ("t-SNE 1", "t-SNE 2"),
+            prior_circles=False,
+            same_scale=False,
+        ).relative_to(out)
+    )
     return result
 
 
@@ -152,10 +177,12 @@ def verdict(result: dict) -> str:
             f"{g['frechet_prior']:.1f} vs {w['frechet_prior']:.1f}; classifier confidence "
             f"{g['confidence_prior']:.0%} vs {w['confidence_prior']:.0%}), while their reconstructions "
             f"score {g['frechet_recon']:.1f} vs {w['frechet_recon']:.1f}: both reconstruct, but only "
-            f"random points of the {good} decode into images like the data.")
+            f"random points of the {good} decode into images like the data."
+        )
     parts.append(
         f"{a['latent']['within_3sigma']:.0%} of the {na}'s test codes lie within 3σ of N(0, 1) in "
         f"every dimension (largest coordinate {a['latent']['max_abs']:.1f}), against "
         f"{b['latent']['within_3sigma']:.0%} of the {nb}'s (largest {b['latent']['max_abs']:.1f}): "
-        "the KL term keeps a VAE's codes where the prior puts its mass, so that is where samples land.")
+        "the KL term keeps a VAE's codes where the prior puts its mass, so that is where samples land."
+    )
     return " ".join(parts)
