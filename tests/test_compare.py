@@ -80,3 +80,17 @@ def test_mnist_2d_vae_generates_and_stays_near_the_prior(tmp_path):
     assert ae["latent"]["within_3sigma"] < 0.8 and ae["latent"]["max_abs"] > 3 * vae["latent"]["max_abs"]
     png = run_cli("manifold", str(out / "vae")).stdout.strip()
     assert Image.open(png).size == (20 * 28 * 2, 20 * 28 * 2)  # 28 px tiles shown at 2x
+
+
+def test_orl_faces_comparison_with_conv_and_64_latent_dims(tmp_path):
+    # the seeds' second setting: subject ids colour the PCA and t-SNE panels, no manifold above 2-D
+    out = tmp_path / "faces"
+    run_cli("compare", "--data", "orl-faces", "--backbone", "conv", "--image-size", "64",
+            "--latent-dim", "64", "--epochs", "4", "--out", str(out), "--no-progress")
+    result = json.loads((out / "compare.json").read_text())
+    assert result["latent_dim"] == 64 and result["classifier"]["classes"] == 40
+    assert {"pca", "tsne", "kl_per_dim"} <= set(result["figures"])
+    for entry in result["models"].values():
+        assert "manifold" not in entry["figures"]
+        assert len(entry["traversed_dims"]) == 10
+    assert "held-out" in result["test_protocol"]
