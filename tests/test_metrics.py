@@ -48,3 +48,31 @@ def test_latent_stats_known_values():
     flat = latent_stats(torch.tensor([[0.0, 1.0], [0.0, 1.0001]]))
     assert flat["active_units"] == 0 and "kl_per_dim" not in flat
     assert math.isclose(flat["std"][0], 0.0)
+
+
+def test_reference_classifier_is_reproducible_and_cached(tmp_path, monkeypatch):
+    import numpy as np
+
+    from vaekit.classifier import reference_classifier
+    from vaekit.datasets import Dataset, ImageSet
+
+    g = np.random.default_rng(0)
+    images = torch.from_numpy(g.integers(0, 255, (64, 1, 8, 8), dtype=np.uint8))
+    images[:32] //= 4  # class 0 darker
+    labels = torch.tensor([0] * 32 + [1] * 32)
+    data = Dataset("toy", ImageSet(images, labels), None, ["dark", "light"])
+    torch.manual_seed(123)  # the caller's stream must not change the result ...
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path / "a"))
+    first = reference_classifier(data, data.train, data.train, log=lambda m: None)
+    after = torch.rand(1)
+    torch.manual_seed(123)
+    expected_after = torch.rand(1)
+    assert torch.equal(after, expected_after)  # ... and training must not consume it
+    torch.manual_seed(999)
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path / "b"))
+    second = reference_classifier(data, data.train, data.train, log=lambda m: None)
+    x = images.float() / 255
+    assert torch.equal(first.features(x), second.features(x))
+    assert first.test_accuracy > 0.9
+    cached = reference_classifier(data, data.train, data.train, log=lambda m: pytest.fail("retrained"))
+    assert torch.equal(cached.features(x), second.features(x))

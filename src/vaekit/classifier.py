@@ -97,26 +97,29 @@ def reference_classifier(data: Dataset, train: ImageSet, test: ImageSet, seed: i
     shape, classes = train.shape, len(data.class_names)
     stem = data_root() / "classifiers" / _cache_stem(data.name, shape)
     weights, meta = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
-    net = ReferenceNet(shape, classes)
     if weights.is_file() and meta.is_file():
+        net = ReferenceNet(shape, classes)
         net.load_state_dict(load_file(str(weights)))
         return ReferenceClassifier(net, json.loads(meta.read_text()))
     log(f"training the reference classifier for {data.name} (once; cached in {stem.parent}) ...")
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    steps_per_epoch = math.ceil(len(train) / 128)
-    epochs = max(3, math.ceil(1500 / steps_per_epoch))
-    labels = train.all_labels()
-    net.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(train), generator=gen)
-        for s in range(0, len(train), 128):
-            idx = order[s : s + 128]
-            loss = F.cross_entropy(net(to_float(train.take(idx))), labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    # Seeded initialisation and order, without disturbing the caller's random stream.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = ReferenceNet(shape, classes)
+        gen = torch.Generator().manual_seed(seed)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        steps_per_epoch = math.ceil(len(train) / 128)
+        epochs = max(3, math.ceil(1500 / steps_per_epoch))
+        labels = train.all_labels()
+        net.train()
+        for _ in range(epochs):
+            order = torch.randperm(len(train), generator=gen)
+            for s in range(0, len(train), 128):
+                idx = order[s : s + 128]
+                loss = F.cross_entropy(net(to_float(train.take(idx))), labels[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
     net.eval()
     clf = ReferenceClassifier(net, {})
     test_x, test_y = to_float(test.all_images()), test.all_labels()
