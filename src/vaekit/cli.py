@@ -278,10 +278,9 @@ def latent(
     ] = None,
 ) -> None:
     """Scatter the test set's latent codes (posterior means) coloured by class; PCA above 2-D."""
-    import torch
 
     from vaekit.plots import scatter_panels
-    from vaekit.tasks.latent import encode_set
+    from vaekit.tasks.latent import encode_set, pca_2d
     from vaekit.tasks.rundata import run_data
 
     model = load(run)
@@ -292,9 +291,7 @@ def latent(
     if model.latent_dim == 2:
         panel, axes, circles = codes.numpy(), ("z1", "z2"), True
     else:
-        centred = codes - codes.mean(0)
-        _, _, v = torch.linalg.svd(centred, full_matrices=False)
-        panel, axes, circles = (centred @ v[:2].T).numpy(), ("PC1", "PC2"), False
+        panel, axes, circles = pca_2d(codes).numpy(), ("PC1", "PC2"), False
     title = f"{model.config.model.upper()}: {len(codes)} test codes"
     print(
         scatter_panels(

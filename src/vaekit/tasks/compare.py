@@ -22,7 +22,7 @@ from vaekit.metrics import latent_stats
 from vaekit.plots import bars, save_grid, scatter_panels
 from vaekit.report import write_report
 from vaekit.tasks.generate import reconstruct_pairs, sample_images
-from vaekit.tasks.latent import encode_set, interpolate, manifold, pick_pairs, traverse
+from vaekit.tasks.latent import encode_set, interpolate, manifold, pca_2d, pick_pairs, traverse
 from vaekit.tasks.rundata import run_data
 
 MAX_EVAL = 10_000  # test images (and as many generated ones) for the Fréchet distances
@@ -129,11 +129,7 @@ def _latent_figures(
         path = scatter_panels(panels, figures / "latent.png", class_names)
         return {"latent": str(path.relative_to(out))}
     result = {}
-    pca = []
-    for n in names:
-        c = codes[n] - codes[n].mean(0)
-        _, _, v = torch.linalg.svd(c, full_matrices=False)
-        pca.append((f"{n}: PCA of test codes", (c @ v[:2].T).numpy(), lab))
+    pca = [(f"{n}: PCA of test codes", pca_2d(codes[n]).numpy(), lab) for n in names]
     result["pca"] = str(
         scatter_panels(
             pca, figures / "pca.png", class_names, ("PC1", "PC2"), prior_circles=False, same_scale=False

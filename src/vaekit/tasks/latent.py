@@ -91,3 +91,10 @@ def pick_pairs(size: int, labels: torch.Tensor | None, class_names: list[str] | 
         if labels is None or labels[a] != labels[b]:
             pairs.append((a, b))
     return pairs
+
+
+def pca_2d(codes: torch.Tensor) -> torch.Tensor:
+    """Project codes (N, D) onto their first two principal components: (N, 2)."""
+    centred = codes - codes.mean(0)
+    _, _, v = torch.linalg.svd(centred, full_matrices=False)
+    return centred @ v[:2].T
