@@ -68,7 +68,7 @@ def test_mnist_2d_vae_generates_and_stays_near_the_prior(tmp_path):
     # The founding documents' lesson, measured as `make demo` does: 30 epochs each, 2-D latent,
     # same budget and seed. Measured here: prior-sample Fréchet distance VAE 311 vs AE 625, 96% vs
     # 43% of test codes within 3 sigma, largest AE coordinate 65. (A 3x Fréchet gap is not reached
-    # yet: the VAE's blur costs it in this feature space; its reconstructions score 281 vs 242.)
+    # yet: the VAE's blur costs it in this feature space; its reconstructions score 236 vs 202.)
     out = tmp_path / "mnist"
     run_cli("compare", "--data", "mnist", "--latent-dim", "2", "--epochs", "30", "--out", str(out),
             "--no-progress")
