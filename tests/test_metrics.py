@@ -1,11 +1,11 @@
-"""Known-answer tests of the Fréchet distance and the latent statistics."""
+"""Known-answer tests of the Fréchet distance, the latent statistics, PSNR and SSIM."""
 
 import math
 
 import pytest
 import torch
 
-from vaekit.metrics import frechet_distance, frechet_from_stats, latent_stats
+from vaekit.metrics import frechet_distance, frechet_from_stats, latent_stats, psnr, ssim
 
 
 def test_identical_sets_are_at_distance_zero():
@@ -76,3 +76,46 @@ def test_reference_classifier_is_reproducible_and_cached(tmp_path, monkeypatch):
     assert first.test_accuracy > 0.9
     cached = reference_classifier(data, data.train, data.train, log=lambda m: pytest.fail("retrained"))
     assert torch.equal(cached.features(x), second.features(x))
+
+
+# ---------------------------------------------------------------- PSNR and SSIM
+
+
+def test_psnr_of_a_constant_error_is_known():
+    a = torch.zeros(3, 1, 8, 8)
+    assert torch.allclose(psnr(a, a + 0.1), torch.full((3,), 20.0, dtype=torch.float64))
+    assert torch.allclose(psnr(a, a + 0.01), torch.full((3,), 40.0, dtype=torch.float64))
+    assert float(psnr(a, a, min_mse=1e-10)[0]) == pytest.approx(100.0)
+
+
+def _ssim_reference(a, b, size=11, sigma=1.5):
+    """Direct float64 SSIM with a full 2-D window, the textbook formula, for one grey image."""
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    win = g[:, None] * g[None, :]
+    win = win / win.sum()
+    h, w = a.shape
+    vals = []
+    for i in range(h - size + 1):
+        for j in range(w - size + 1):
+            pa, pb = a[i : i + size, j : j + size], b[i : i + size, j : j + size]
+            ma, mb = (win * pa).sum(), (win * pb).sum()
+            va, vb = (win * pa * pa).sum() - ma**2, (win * pb * pb).sum() - mb**2
+            cov = (win * pa * pb).sum() - ma * mb
+            c1, c2 = 0.01**2, 0.03**2
+            vals.append(((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma**2 + mb**2 + c1) * (va + vb + c2)))
+    return float(torch.stack(vals).mean())
+
+
+def test_ssim_matches_the_textbook_formula_and_known_values():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 1, 16, 16, generator=g)
+    b = (a + 0.2 * torch.randn(2, 1, 16, 16, generator=g)).clamp(0, 1)
+    got = ssim(a, b)
+    for k in range(2):
+        assert float(got[k]) == pytest.approx(_ssim_reference(a[k, 0].double(), b[k, 0].double()), abs=1e-5)
+    assert torch.allclose(ssim(a, a), torch.ones(2, dtype=torch.float64))
+    # constant images: the structure term is 1, the luminance term (2pq + C1) / (p^2 + q^2 + C1)
+    p, q, c1 = 0.2, 0.6, 0.01**2
+    flat = ssim(torch.full((1, 3, 12, 12), p), torch.full((1, 3, 12, 12), q))
+    assert float(flat[0]) == pytest.approx((2 * p * q + c1) / (p * p + q * q + c1), rel=1e-5)

@@ -12,20 +12,36 @@ SHAPES = [(1, 28, 28), (3, 16, 16), (1, 25, 25), (1, 30, 22)]
 @pytest.mark.parametrize("backbone", list(BACKBONES))
 @pytest.mark.parametrize("shape", SHAPES)
 def test_contract(model, backbone, shape):
+    classes = 4 if model == "cvae" else 0
     net = build_model(model=model, backbone=backbone, image_shape=shape, latent_dim=3,
-                      hidden=[16], channels=[4, 8])
+                      hidden=[16], channels=[4, 8], num_classes=classes)
     x = torch.rand(5, *shape)
-    q = net.encode(x)
+    y = torch.tensor([0, 1, 2, 3, 0]) if classes else None  # labels; ignored when unconditional
+    q = net.encode(x, y)
     assert q.sample().shape == q.mode().shape == (5, 3)
     assert q.kl().shape == (5,)
-    assert net.decode(q.mode()).shape == x.shape
-    assert 0 <= net.decode(q.mode()).min() and net.decode(q.mode()).max() <= 1
-    logits, q2 = net(x)
+    assert net.decode(q.mode(), y).shape == x.shape
+    assert 0 <= net.decode(q.mode(), y).min() and net.decode(q.mode(), y).max() <= 1
+    logits, q2 = net(x, y)
     assert logits.shape == x.shape
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     net.eval()
     assert torch.equal(net.sample(4, generator=g1), net.sample(4, generator=g2))
-    assert net.reconstruct(x).shape == x.shape
+    assert net.reconstruct(x, y).shape == x.shape
+
+
+def test_cvae_label_changes_the_decoded_image_and_is_required():
+    from vaekit.errors import VaekitError
+
+    net = build_model(model="cvae", image_shape=(1, 8, 8), latent_dim=2, hidden=[8], num_classes=3)
+    z = torch.zeros(1, 2)
+    assert not torch.equal(net.decode(z, torch.tensor([0])), net.decode(z, torch.tensor([2])))
+    with pytest.raises(VaekitError, match="conditional model"):
+        net.encode(torch.rand(2, 1, 8, 8))
+    with pytest.raises(VaekitError, match="0..2"):
+        net.decode(z, torch.tensor([5]))
+    with pytest.raises(ValueError, match="num_classes"):
+        build_model(model="cvae", image_shape=(1, 8, 8))
 
 
 def test_ae_posterior_is_a_point_with_zero_kl():

@@ -12,8 +12,8 @@ from vaekit.config import TrainConfig
 from vaekit.errors import VaekitError
 from vaekit.models import ModelConfig, build_model
 
-__all__ = ["ModelConfig", "TrainConfig", "VaekitError", "build_model", "datasets", "fit", "load",
-           "save"]
+__all__ = ["AnomalyDetector", "ModelConfig", "TrainConfig", "VaekitError", "build_model", "datasets",
+           "evaluate", "fit", "load", "save"]
 __version__ = "0.1.0"
 
 
@@ -24,4 +24,12 @@ def __getattr__(name: str):
         from vaekit.train import fit
 
         return fit
+    if name == "evaluate":
+        from vaekit.evaluation import evaluate
+
+        return evaluate
+    if name == "AnomalyDetector":
+        from vaekit.anomaly import AnomalyDetector
+
+        return AnomalyDetector
     raise AttributeError(f"module 'vaekit' has no attribute {name!r}")

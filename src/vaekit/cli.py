@@ -39,12 +39,21 @@ def _widths(text: str, flag: str) -> list[int]:
     return values
 
 
+def _classes(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise VaekitError(f"--classes: expected comma-separated class indices like 3 or 0,1, got {text!r}") from None
+
+
 @app.command()
 def train(
     data: Annotated[
         str, typer.Option(help="Built-in data set (see `vaekit data list`) or an image folder.")
     ] = "mnist",
-    model: Annotated[str, typer.Option(help="Model kind: ae or vae.")] = "vae",
+    model: Annotated[str, typer.Option(help="Model kind: ae, vae or cvae (conditioned on the class label).")] = "vae",
     backbone: Annotated[str, typer.Option(help="Network: mlp or conv.")] = "mlp",
     latent_dim: Annotated[int, typer.Option(help="Size of the latent code z.")] = 20,
     hidden: Annotated[str, typer.Option(help="MLP layer widths, comma-separated.")] = "400",
@@ -107,6 +116,16 @@ def train(
         ),
     ] = "auto",
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    denoise: Annotated[
+        str | None,
+        typer.Option(
+            help="Train to remove a corruption: gaussian:SIGMA, saltpepper:RATE, erase:AREA, watermark[:TEXT] or logo:PATH (inputs corrupted on the fly, targets clean)."
+        ),
+    ] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option(help="Train on these classes only, comma-separated (e.g. 3 for one-class anomaly detection)."),
+    ] = None,
 ) -> None:
     """Train an AE or a VAE; writes a run folder with weights, metrics.csv, grids and summary.json."""
     from vaekit.train import fit
@@ -139,8 +158,19 @@ def train(
         num_nodes=num_nodes,
         precision=precision,
         progress=progress,
+        denoise=denoise,
+        classes=_classes(classes),
     )
     fit(cfg)
+
+
+def class_index(spec: str, class_names: list[str]) -> int:
+    """A class given by name or index -> its index; VaekitError listing the classes otherwise."""
+    if spec in class_names:
+        return class_names.index(spec)
+    if spec.isdigit() and int(spec) < max(len(class_names), 1):
+        return int(spec)
+    raise VaekitError(f"--class {spec!r}: expected one of {', '.join(class_names) or 'the class indices'}")
 
 
 @app.command()
@@ -152,13 +182,36 @@ def sample(
         Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/sample.png).")
     ] = None,
     nrow: Annotated[int, typer.Option(help="Images per grid row.")] = 8,
+    sampler: Annotated[
+        str, typer.Option(help="prior (z ~ N(0, I)) or gmm (a Gaussian mixture fitted to the training codes).")
+    ] = "prior",
+    components: Annotated[int, typer.Option(help="Mixture components for --sampler gmm.")] = 10,
+    class_: Annotated[
+        str | None, typer.Option("--class", help="For a cvae run: the class to generate (index or name).")
+    ] = None,
 ) -> None:
-    """Decode n draws z ~ N(0, I) into a PNG grid."""
-    from vaekit.tasks.generate import sample_images
+    """Decode n draws z ~ N(0, I) (or from the training codes' mixture) into a PNG grid."""
+    import torch
+
+    from vaekit.checkpoint import read_config
+    from vaekit.tasks.generate import decode_codes, gmm_codes, run_gmm, sample_images
 
     if n < 1:
         raise VaekitError(f"-n: expected an integer >= 1, got {n}")
-    images = sample_images(load(run), n, seed)
+    if sampler not in ("prior", "gmm"):
+        raise VaekitError(f"--sampler: expected prior or gmm, got {sampler!r}")
+    model = load(run)
+    labels = None
+    if class_ is not None:
+        if not model.conditional:
+            raise VaekitError(f"--class: {run} is not a conditional model; train one with --model cvae")
+        labels = torch.full((n,), class_index(class_, read_config(run)["data"].get("class_names") or []))
+    if sampler == "gmm":
+        if model.conditional:
+            raise VaekitError("--sampler gmm: not for a conditional model (sample each --class instead)")
+        images = decode_codes(model, gmm_codes(run_gmm(run, model, components, seed), n, seed))
+    else:
+        images = sample_images(model, n, seed, labels)
     print(save_grid(images, output or run / "sample.png", nrow=nrow))
 
 
@@ -363,6 +416,242 @@ def traverse(
     model = load(run)
     x = _test_image(image, model, run_data(run)[1].test) if image is not None else None
     print(save_grid(walk(model, x, span=span, steps=steps), output or run / "traverse.png", nrow=steps))
+
+
+@app.command("denoise")
+def denoise_cmd(
+    run: Run,
+    images: Annotated[list[Path], typer.Argument(help="Image files to clean (fitted to the model's size).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the cleaned images (PNG).")],
+) -> None:
+    """Clean images with a run (best one trained with --denoise); prints each file written."""
+    from vaekit.tasks.denoise import denoise_files
+
+    for path in denoise_files(load(run), images, output):
+        print(path)
+
+
+@app.command()
+def evaluate(
+    run: Run,
+    denoise: Annotated[
+        str | None,
+        typer.Option(help="Also measure denoising of this corruption (gaussian:0.5, saltpepper:0.2, erase:0.25, watermark, logo:PATH)."),
+    ] = None,
+    compress: Annotated[
+        int | None, typer.Option(help="Also measure compression at this many bits per latent dimension.")
+    ] = None,
+    n: Annotated[int | None, typer.Option("-n", help="Evaluate on the first n test images only.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for posterior draws and corruptions.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Folder for eval.json and grids (default: the run).")] = None,
+) -> None:
+    """Test-split numbers for a run, each with its protocol: ELBO, PSNR/SSIM, active units, denoising."""
+    from vaekit.evaluation import evaluate as run_evaluate
+    from vaekit.evaluation import format_table
+
+    if n is not None and n < 1:
+        raise VaekitError(f"-n: expected an integer >= 1, got {n}")
+    result = run_evaluate(run, denoise=denoise, compress=compress, n=n, seed=seed, out=out)
+    print(format_table(result))
+    if "denoise" in result:
+        print(f"grid (clean / corrupted / denoised): {result['denoise']['grid']}")
+    print(f"written: {(out or run) / 'eval.json'}")
+
+
+@app.command()
+def encode(
+    run: Run,
+    output: Annotated[Path, typer.Option("-o", "--output", help="features.npy, .csv or .parquet")],
+    data: Annotated[
+        str | None, typer.Option(help="Images to encode: a built-in data set or folder (default: the run's data).")
+    ] = None,
+    split: Annotated[str, typer.Option(help="test, train or all (built-in and run data).")] = "test",
+) -> None:
+    """Write posterior means (never random draws) of a data set as a feature table, with labels."""
+    import torch
+
+    from vaekit.tasks.features import encode_features, write_features
+    from vaekit.tasks.rundata import run_data
+
+    if split not in ("test", "train", "all"):
+        raise VaekitError(f"--split: expected test, train or all, got {split!r}")
+    model = load(run)
+    if data is None:
+        splits = run_data(run)[1]
+        parts = {"test": [splits.test], "train": [splits.train], "all": [splits.train, splits.val, splits.test]}
+        sets = parts[split]
+    else:
+        c, h, _ = model.config.image_shape
+        loaded = datasets.load(data, h, c)
+        sets = {"test": [loaded.test or loaded.train], "train": [loaded.train],
+                "all": [loaded.train] + ([loaded.test] if loaded.test is not None else [])}[split]
+    feats = torch.cat([encode_features(model, s) for s in sets])
+    labels = [s.all_labels() for s in sets]
+    lab = torch.cat(labels) if all(v is not None for v in labels) else None
+    print(write_features(feats, lab, output))
+    print(f"{feats.shape[0]} images x {feats.shape[1]} features" + (" + label" if lab is not None else ""))
+
+
+@app.command()
+def cluster(
+    run: Run,
+    k: Annotated[int, typer.Option(help="Number of k-means clusters.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed for PCA, k-means and the probe's subset.")] = 0,
+) -> None:
+    """k-means (NMI, ARI) and a linear probe on the run's features, next to PCA of the same size."""
+    from vaekit.files import write_json
+    from vaekit.tasks.features import cluster_study
+    from vaekit.tasks.rundata import run_data
+
+    if k < 2:
+        raise VaekitError(f"--k: expected at least 2 clusters, got {k}")
+    model = load(run)
+    result = cluster_study(model, run_data(run)[1], k, seed)
+    print(result.pop("protocol"))
+    print(f"{'features':<10} {'NMI':>7} {'ARI':>7} {'probe acc':>10}")
+    for name, r in result.items():
+        print(f"{name:<10} {r['nmi']:>7.3f} {r['ari']:>7.3f} {r['probe_accuracy']:>10.3f}")
+    print(write_json(run / "cluster.json", result))
+
+
+@app.command("compress")
+def compress_cmd(
+    run: Run,
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders to compress.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The .vkz file to write.")],
+    bits: Annotated[int, typer.Option(help="Bits per latent dimension (1-16).")] = 8,
+) -> None:
+    """Compress images to their quantized posterior means in one .vkz file (format: docs/design.md)."""
+    from vaekit.compress import compress, write_vkz
+    from vaekit.tasks.anomaly_io import named_image_files
+    from vaekit.tasks.generate import load_images
+
+    model = load(run)
+    named = named_image_files(images)
+    files = [f for f, _ in named]
+    x = load_images(files, model.config.image_shape)
+    blob = compress(model, x, bits, run=run, names=[name for _, name in named])
+    write_vkz(output, blob)
+    d, n = model.latent_dim, len(files)
+    print(f"{n} images -> {len(blob)} bytes ({len(blob) / n:.1f} per image; codes {d * bits / 8:g} bytes "
+          f"each = {d} dimensions x {bits} bits, the rest is the header)")
+    print(output)
+
+
+@app.command("decompress")
+def decompress_cmd(
+    file: Annotated[Path, typer.Argument(help="A .vkz file written by `vaekit compress`.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the rebuilt images (PNG).")],
+    run: Annotated[
+        Path | None, typer.Option(help="The run that compressed it (default: the run named in the file, under runs/).")
+    ] = None,
+) -> None:
+    """Rebuild images from a .vkz file with the model that wrote it; prints the folder."""
+    from vaekit.compress import decompress, read_vkz
+    from vaekit.plots import save_image
+
+    header, _ = read_vkz(file)
+    if run is None:
+        name = header["model"].get("run")
+        run = Path("runs") / name if name else None
+        if run is None or not run.is_dir():
+            raise VaekitError(f"{file}: pass --run, the run folder of the model that wrote it ({name})")
+    header, images = decompress(file, load(run), run)
+    names = header.get("names") or [f"{i:06d}" for i in range(len(images))]
+    for img, name in zip(images, names, strict=True):
+        # keep the sub-folders a name carries, never a path that climbs out of the output folder
+        parts = [p for p in Path(name).with_suffix(".png").parts if p not in ("..", "/", "")]
+        save_image(img, output.joinpath(*parts))
+    print(f"{len(images)} images -> {output}")
+
+
+@app.command()
+def augment(
+    run: Run,
+    per_class: Annotated[int, typer.Option(help="Images to generate for every class.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Image folder to write (one sub-folder per class).")],
+    seed: Annotated[int, typer.Option(help="Seed for the prior draws.")] = 0,
+) -> None:
+    """Generate labelled images with a cvae run into an image folder any tool can load."""
+    from vaekit.checkpoint import read_config
+    from vaekit.tasks.augment import class_samples, write_image_folder
+
+    if per_class < 1:
+        raise VaekitError(f"--per-class: expected an integer >= 1, got {per_class}")
+    model = load(run)
+    images, labels = class_samples(model, per_class, seed)
+    names = read_config(run)["data"].get("class_names") or [str(i) for i in range(model.config.num_classes)]
+    paths = write_image_folder(images, labels, names, output)
+    print(f"{len(paths)} images in {len(names)} class folders under {output}")
+
+
+anomaly_app = typer.Typer(no_args_is_help=True, help="Detect anomalous images by reconstruction error.")
+app.add_typer(anomaly_app, name="anomaly")
+
+
+@anomaly_app.command("fit")
+def anomaly_fit(
+    data: Annotated[str, typer.Option(help="Normal images: a built-in data set or an image folder.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the detector to.")],
+    classes: Annotated[
+        str | None, typer.Option(help="Treat only these classes as normal (comma-separated).")
+    ] = None,
+    model: Annotated[str, typer.Option(help="ae or vae.")] = "vae",
+    backbone: Annotated[str, typer.Option(help="mlp or conv.")] = "mlp",
+    latent_dim: Annotated[int, typer.Option(help="Size of the latent code.")] = 16,
+    score: Annotated[str, typer.Option(help="mse, bce or elbo (VAE only); higher = more anomalous.")] = "mse",
+    contamination: Annotated[
+        float, typer.Option(help="Expected share of anomalies among the training images; sets the threshold.")
+    ] = 0.1,
+    validation_percentile: Annotated[
+        float | None,
+        typer.Option(help="Instead: threshold at this percentile of held-out normal images' scores (e.g. 99)."),
+    ] = None,
+    image_size: Annotated[int | None, typer.Option(help="Square image side (default: the data's own).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (default: sized to the data).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for splits, training and scoring.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Train a detector on normal images and set its threshold; prints the detector's folder."""
+    from vaekit.anomaly import AnomalyDetector
+
+    if out.exists():
+        raise VaekitError(f"--out {out}: already exists; choose a new folder for the detector")
+    det = AnomalyDetector(model=model, backbone=backbone, latent_dim=latent_dim, score=score,
+                          contamination=contamination, validation_percentile=validation_percentile,
+                          epochs=epochs, classes=_classes(classes), seed=seed, image_size=image_size,
+                          progress=progress)
+    det.fit(data, out=out)
+    det.save(out)
+    print(f"threshold {det.threshold_:.6g} ({score}); {det.labels_.mean():.1%} of training images above it")
+    print(out)
+
+
+@anomaly_app.command("score")
+def anomaly_score(
+    detector: Annotated[Path, typer.Argument(help="A folder written by `vaekit anomaly fit`.")],
+    images: Annotated[
+        list[Path] | None, typer.Argument(help="Image files or folders to score.")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option(help="Score a built-in data set's test split instead of files.")
+    ] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="CSV to write (path, score, label).")] = Path(
+        "scores.csv"
+    ),
+    top: Annotated[int, typer.Option(help="Error heat maps for this many top-scored images.")] = 16,
+) -> None:
+    """Score images (higher = more anomalous); writes a CSV sorted by score and a heat-map grid."""
+    from vaekit.anomaly import AnomalyDetector
+    from vaekit.tasks.anomaly_io import score_to_csv
+
+    if not images and not data:
+        raise VaekitError("anomaly score: give image files or folders, or --data NAME")
+    det = AnomalyDetector.load(detector)
+    csv_path, grid, flagged, total = score_to_csv(det, images or [], data, output, top)
+    print(f"{flagged} of {total} images above the threshold {det.threshold_:.6g}")
+    print(csv_path)
+    print(grid)
 
 
 @data_app.command("list")

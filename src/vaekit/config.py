@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from vaekit.corrupt import parse_corruption
 from vaekit.device import PRECISIONS
 from vaekit.errors import VaekitError
 from vaekit.losses import RECON_LOSSES
@@ -19,7 +20,10 @@ class TrainConfig:
 
     Defaults are the fast everyday setting (batch 256, one-cycle LR peaking at 6e-3); the
     tutorial protocol is ``batch_size=128, lr=1e-3, lr_schedule="constant"``. ``epochs`` and
-    ``batch_size`` left as None are sized to the data by ``resolve_length``.
+    ``batch_size`` left as None are sized to the data by ``resolve_length``. ``denoise`` (a
+    corruption spec, see ``vaekit.corrupt``) trains on corrupted inputs against clean targets;
+    ``classes`` trains on images of those classes only (the one-class anomaly protocol; the
+    test split keeps every class).
     """
 
     data: str = "mnist"
@@ -46,6 +50,8 @@ class TrainConfig:
     num_nodes: int = 1
     precision: str = "auto"
     progress: bool = True
+    denoise: str | None = None
+    classes: list[int] | None = None
 
     def __post_init__(self):
         checks = [
@@ -77,6 +83,10 @@ class TrainConfig:
         for ok, flag, expected, found in checks:
             if not ok:
                 raise VaekitError(f"{flag}: expected {expected}, got {found!r}")
+        if self.denoise is not None:
+            self.denoise = parse_corruption(self.denoise).spec
+        if self.classes is not None and (not self.classes or any(c < 0 for c in self.classes)):
+            raise VaekitError(f"--classes: expected one or more class indices >= 0, got {self.classes!r}")
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""

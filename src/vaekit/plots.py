@@ -109,3 +109,25 @@ def bars(series: dict[str, list[float]], path: str | Path, title: str, xlabel: s
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _figure_png(fig, path)
+
+
+def save_image(image: torch.Tensor, path: str | Path) -> Path:
+    """Write one image (C, H, W) in [0, 1] at its own size, atomically; the format follows the
+    suffix (PNG when there is none Pillow knows)."""
+    arr = (image.detach().float().clamp(0, 1).cpu() * 255).round().byte().permute(1, 2, 0).numpy()
+    img = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
+    return atomic_write(path, lambda p: img.save(p, format=fmt))
+
+
+def heatmap_rgb(values: torch.Tensor, vmax: float | None = None) -> torch.Tensor:
+    """Colour maps (N, H, W) of non-negative values -> (N, 3, H, W) RGB in [0, 1] (inferno).
+
+    Every map shares one scale, 0 to ``vmax`` (default: the largest value), so maps compare.
+    """
+    from matplotlib import colormaps
+
+    top = float(values.max()) if vmax is None else vmax
+    scaled = (values.detach().float().cpu() / max(top, 1e-12)).clamp(0, 1).numpy()
+    rgb = colormaps["inferno"](scaled)[..., :3]  # (N, H, W, 3)
+    return torch.from_numpy(rgb).permute(0, 3, 1, 2).float()

@@ -30,10 +30,11 @@ from vaekit.checkpoint import (
     save_weights,
 )
 from vaekit.config import TrainConfig, resolve_length
-from vaekit.datasets import make_splits, to_float
+from vaekit.corrupt import parse_corruption
+from vaekit.datasets import Dataset, make_splits, to_float
 from vaekit.device import resolve_precision
+from vaekit.elbo import elbo_sums, per_image
 from vaekit.errors import VaekitError
-from vaekit.evaluate import elbo_sums, per_image
 from vaekit.files import atomic_write, write_json
 from vaekit.losses import objective
 from vaekit.models import ModelConfig, build_model
@@ -47,11 +48,14 @@ METRIC_COLUMNS = ["epoch", "train_loss", "train_recon", "train_kl", "val_loss", 
                   "val_kl", "lr", "epoch_seconds"]
 
 
-def fit(config: TrainConfig | None = None, resume: str | Path | None = None, **settings) -> Path:
+def fit(config: TrainConfig | None = None, resume: str | Path | None = None,
+        dataset: Dataset | None = None, **settings) -> Path:
     """Train a model and return its run folder.
 
     config: a TrainConfig, or keyword ``settings`` of one (``fit(data="mnist", epochs=5)``).
     resume: a run folder to continue from its last checkpoint with its saved settings.
+    dataset: images already in memory (a ``vaekit.datasets.Dataset``) to train on instead of
+    loading ``config.data``; single-process only, and the run cannot reload its data by name.
     With ``devices`` > 1 or ``num_nodes`` > 1 the work is spread over processes by Lightning
     Fabric (DDP); each process trains on its own shard of every epoch's shuffled index.
     """
@@ -68,6 +72,9 @@ def fit(config: TrainConfig | None = None, resume: str | Path | None = None, **s
                               "machines, so that every process writes to the same place")
         run = Path(launched) if launched else _new_run_dir(config)
     world = config.devices * config.num_nodes
+    if dataset is not None and (world > 1 or resume is not None):
+        raise VaekitError("in-memory data trains in one process and cannot be resumed; save the "
+                          "images to a folder and pass its path as data for those")
     fabric = Fabric(accelerator=config.accelerator, devices=config.devices,
                     num_nodes=config.num_nodes, strategy="ddp" if world > 1 else "auto",
                     precision=resolve_precision(config.precision, config.accelerator))
@@ -76,7 +83,7 @@ def fit(config: TrainConfig | None = None, resume: str | Path | None = None, **s
     os.environ[RUN_ENV] = str(run)
     try:
         fabric.launch()
-        return _Trainer(config, fabric, run, resuming=resume is not None).run()
+        return _Trainer(config, fabric, run, resuming=resume is not None, dataset=dataset).run()
     finally:
         if previous is None:
             os.environ.pop(RUN_ENV, None)
@@ -116,8 +123,11 @@ def _order_seed(seed: int, epoch: int) -> int:
 
 
 class _Trainer:
-    def __init__(self, cfg: TrainConfig, fabric: Fabric, run: Path, resuming: bool):
+    def __init__(self, cfg: TrainConfig, fabric: Fabric, run: Path, resuming: bool,
+                 dataset: Dataset | None = None):
         self.cfg, self.fabric, self.run_dir, self.resuming = cfg, fabric, run, resuming
+        self.dataset = dataset
+        self.corrupt = parse_corruption(cfg.denoise) if cfg.denoise else None
         self.rank, self.world = fabric.global_rank, fabric.world_size
         self.main = fabric.is_global_zero
         self.stop_requested = False
@@ -129,12 +139,17 @@ class _Trainer:
             # several processes share this machine's cores: give each its share, not all of them
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // cfg.devices))
         torch.manual_seed(cfg.seed)
-        data = datasets.load(cfg.data, cfg.image_size, cfg.image_channels)
-        self.splits = make_splits(data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+        data = self.dataset or datasets.load(cfg.data, cfg.image_size, cfg.image_channels)
+        self.splits = make_splits(data, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.classes)
         self.cfg = cfg = resolve_length(cfg, len(self.splits.train), self.world)
         self.class_names = data.class_names
+        num_classes = 0
+        if cfg.model == "cvae":
+            if self.splits.train.labels is None or not data.class_names:
+                raise VaekitError(f"--model cvae: {cfg.data} has no class labels to condition on")
+            num_classes = len(data.class_names)
         mcfg = ModelConfig(cfg.model, cfg.backbone, self.splits.train.shape, cfg.latent_dim,
-                           list(cfg.hidden), list(cfg.channels))
+                           list(cfg.hidden), list(cfg.channels), num_classes)
         self.raw = build_model(mcfg)
         device_type = self.fabric.device.type
         optimizer = torch.optim.Adam(self.raw.parameters(), lr=cfg.lr,
@@ -222,7 +237,9 @@ class _Trainer:
         for step in range(self.start_step, self.steps):
             idx = shard[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             x = to_float(train.take(idx)).to(device, non_blocking=True)  # (B, C, H, W)
-            logits, q = self.model(x)
+            # denoising: the network sees a corrupted copy and is scored against the clean image
+            y = train.take_labels(idx).to(device) if self.raw.conditional else None
+            logits, q = self.model(self.corrupt(x) if self.corrupt else x, y)
             loss, recon, kl = objective(logits, q, x, cfg.loss, cfg.beta)
             self.optimizer.zero_grad(set_to_none=True)
             fabric.backward(loss)
@@ -282,7 +299,7 @@ class _Trainer:
         self.model.eval()
         gen = torch.Generator(device=device).manual_seed(seed + self.rank)
         positions = torch.arange(self.rank, len(images), self.world)
-        sums = elbo_sums(self.raw, images, positions, self.cfg.loss, 1024, device, gen)
+        sums = elbo_sums(self.raw, images, positions, self.cfg.loss, 1024, device, gen, self.corrupt)
         self.model.train()
         return self.fabric.all_reduce(sums, reduce_op="sum").cpu()
 
@@ -293,8 +310,12 @@ class _Trainer:
         atomic_write(run / "metrics.csv", "\n".join(rows) + "\n")
         save_weights(self.raw, run)
         self.raw.eval()
-        x = to_float(self.splits.val.take(torch.arange(min(GRID_IMAGES, len(self.splits.val)))))
-        save_grid(reconstruct_pairs(self.raw, x), run / "grids" / f"recon_epoch{epoch + 1:03d}.png")
+        first = torch.arange(min(GRID_IMAGES, len(self.splits.val)))
+        x = to_float(self.splits.val.take(first))
+        y = self.splits.val.take_labels(first) if self.raw.conditional else None
+        if self.corrupt:  # show what the network is asked to clean up, and what it makes of it
+            x = self.corrupt(x, torch.Generator().manual_seed(self.cfg.seed))
+        save_grid(reconstruct_pairs(self.raw, x, y=y), run / "grids" / f"recon_epoch{epoch + 1:03d}.png")
         samples = sample_images(self.raw, 64, seed=self.cfg.seed)
         save_grid(samples.cpu(), run / "grids" / f"samples_epoch{epoch + 1:03d}.png")
         self.raw.train()
@@ -314,7 +335,8 @@ class _Trainer:
             "test_loss": test["loss"], "test_recon": test["recon"], "test_kl": test["kl"],
             "test_objective": test["recon"] + cfg.beta * test["kl"],
             "test_protocol": f"{self.splits.test_protocol}; negative ELBO (recon {cfg.loss} + KL) "
-                             "per image in nats, one posterior sample of z per image",
+                             "per image in nats, one posterior sample of z per image"
+                             + (f"; inputs corrupted by {cfg.denoise}, targets clean" if cfg.denoise else ""),
             "train_seconds": self.train_seconds, "epochs": cfg.epochs,
             "test_seconds": time.perf_counter() - t0, "device": str(self.fabric.device),
             "processes": self.world,

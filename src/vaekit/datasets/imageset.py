@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vaekit.errors import VaekitError
+
 
 @dataclass
 class ImageSet:
@@ -88,12 +90,14 @@ class Splits:
     test_protocol: str
 
 
-def make_splits(data: Dataset, val_fraction: float, test_fraction: float, seed: int) -> Splits:
+def make_splits(data: Dataset, val_fraction: float, test_fraction: float, seed: int,
+                classes: list[int] | None = None) -> Splits:
     """Split a data set for a run.
 
     The validation set is a seeded random ``val_fraction`` of the training images. Where the data
     set has no official test split, a seeded ``test_fraction`` of the training images is held out
-    as the test set first.
+    as the test set first. With ``classes``, training and validation images are restricted to
+    those labels afterwards; the test set keeps every class.
     """
     g = np.random.default_rng(seed)
     train = data.train
@@ -104,9 +108,31 @@ def make_splits(data: Dataset, val_fraction: float, test_fraction: float, seed: 
         n_test = max(1, round(test_fraction * len(train)))
         test, train = train.subset(perm[:n_test]), train.subset(perm[n_test:])
         protocol = f"held-out {test_fraction:.0%} of {data.name} ({n_test} images, seed {seed})"
+    if classes is not None:
+        train = _only_classes(train, classes, data)
+        protocol += f"; trained on class{'es' if len(classes) > 1 else ''} {_class_list(classes, data)} only"
     perm = g.permutation(len(train))
     n_val = max(1, round(val_fraction * len(train)))
     return Splits(train.subset(perm[n_val:]), train.subset(perm[:n_val]), test, protocol)
+
+
+def _class_list(classes: list[int], data: Dataset) -> str:
+    names = data.class_names or []
+    return ", ".join(f"{c} ({names[c]})" if c < len(names) and names[c] != str(c) else str(c)
+                     for c in classes)
+
+
+def _only_classes(images: ImageSet, classes: list[int], data: Dataset) -> ImageSet:
+    """The images whose label is in ``classes``; raises VaekitError when that is impossible."""
+    labels = images.all_labels()
+    if labels is None:
+        raise VaekitError(f"--classes: {data.name} has no labels to select classes by")
+    keep = torch.isin(labels, torch.tensor(classes)).nonzero().flatten().numpy()
+    if len(keep) < 2:
+        present = sorted(set(labels.tolist()))
+        raise VaekitError(f"--classes {classes}: fewer than 2 training images of those classes in "
+                          f"{data.name} (its labels are {present[:20]})")
+    return images.subset(keep)
 
 
 def to_float(batch: torch.Tensor) -> torch.Tensor:

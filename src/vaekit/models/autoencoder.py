@@ -8,8 +8,10 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from vaekit.errors import VaekitError
 from vaekit.models.backbones import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from vaekit.models.posterior import DiagonalGaussian, PointPosterior
 
@@ -18,9 +20,10 @@ from vaekit.models.posterior import DiagonalGaussian, PointPosterior
 class ModelConfig:
     """Everything needed to rebuild a model; saved as ``config.json`` beside the weights.
 
-    model: "ae" or "vae". backbone: "mlp" or "conv". image_shape: (C, H, W).
+    model: "ae", "vae" or "cvae". backbone: "mlp" or "conv". image_shape: (C, H, W).
     hidden: MLP layer widths (encoder order; the decoder mirrors them).
     channels: conv block widths (encoder order; one stride-2 block each).
+    num_classes: for "cvae", the number of labels it is conditioned on (0 otherwise).
     """
 
     model: str = "vae"
@@ -29,6 +32,7 @@ class ModelConfig:
     latent_dim: int = 20
     hidden: list[int] = field(default_factory=lambda: [400])
     channels: list[int] = field(default_factory=lambda: [32, 64, 64, 64])
+    num_classes: int = 0
 
     def __post_init__(self):
         self.image_shape = tuple(int(s) for s in self.image_shape)
@@ -40,6 +44,9 @@ class ModelConfig:
             raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {self.image_shape}")
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        if (self.model == "cvae") != (self.num_classes > 0):
+            raise ValueError(f"num_classes must be > 0 exactly for a cvae, got {self.num_classes} for "
+                             f"{self.model}")
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -57,12 +64,14 @@ class ModelConfig:
 
 
 def _mlp(cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
-    return MLPEncoder(cfg.image_shape, cfg.hidden), MLPDecoder(cfg.image_shape, cfg.hidden, cfg.latent_dim)
+    # a conditional decoder reads [z, one-hot label]
+    code = cfg.latent_dim + cfg.num_classes
+    return MLPEncoder(cfg.image_shape, cfg.hidden), MLPDecoder(cfg.image_shape, cfg.hidden, code)
 
 
 def _conv(cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
-    return (ConvEncoder(cfg.image_shape, cfg.channels),
-            ConvDecoder(cfg.image_shape, cfg.channels, cfg.latent_dim))
+    code = cfg.latent_dim + cfg.num_classes
+    return ConvEncoder(cfg.image_shape, cfg.channels), ConvDecoder(cfg.image_shape, cfg.channels, code)
 
 
 BACKBONES = {"mlp": _mlp, "conv": _conv}
@@ -82,7 +91,9 @@ class AutoEncoder(nn.Module):
         super().__init__()
         self.config = config
         self.encoder, self.decoder = BACKBONES[config.backbone](config)
-        self.head = nn.Linear(self.encoder.out_features, self.params_per_dim * config.latent_dim)
+        # a conditional model's head reads [encoder features, one-hot label]
+        self.head = nn.Linear(self.encoder.out_features + config.num_classes,
+                              self.params_per_dim * config.latent_dim)
 
     @property
     def latent_dim(self) -> int:
@@ -93,35 +104,64 @@ class AutoEncoder(nn.Module):
         """Turn the head's (B, params_per_dim * D) output into a posterior object."""
         return PointPosterior(head_out)
 
-    def encode(self, x: torch.Tensor):
-        """x (B, C, H, W) in [0, 1] -> posterior over z with ``sample``, ``mode``, ``kl``."""
-        return self.posterior(self.head(self.encoder(x)))
+    @property
+    def conditional(self) -> bool:
+        """True for a model that needs a class label with every image and code."""
+        return self.config.num_classes > 0
 
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, D) -> pixel logits (B, C, H, W)."""
-        return self.decoder(z)
+    def _with_label(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Append the one-hot label (B, K) to features or codes (B, F); unconditional: unchanged."""
+        if not self.conditional:
+            return h
+        if y is None:
+            raise VaekitError("this is a conditional model (cvae): give the class label of every image "
+                              "(for sampling: --class)")
+        y = torch.as_tensor(y, device=h.device).long()
+        if int(y.min()) < 0 or int(y.max()) >= self.config.num_classes:
+            raise VaekitError(f"class labels must be in 0..{self.config.num_classes - 1}, got "
+                              f"{int(y.min())}..{int(y.max())}")
+        return torch.cat([h, F.one_hot(y, self.config.num_classes).to(h.dtype)], 1)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, D) -> images (B, C, H, W) in [0, 1]."""
-        return torch.sigmoid(self.decoder(z))
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        """x (B, C, H, W) in [0, 1] -> posterior over z with ``sample``, ``mode``, ``kl``.
 
-    def forward(self, x: torch.Tensor):
+        y: (B,) class labels, needed by a conditional model and ignored by the others.
+        """
+        return self.posterior(self.head(self._with_label(self.encoder(x), y)))
+
+    def decode_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, D) [and labels y (B,) for a conditional model] -> pixel logits (B, C, H, W)."""
+        return self.decoder(self._with_label(z, y))
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, D) [and labels y (B,) for a conditional model] -> images (B, C, H, W) in [0, 1]."""
+        return torch.sigmoid(self.decode_logits(z, y))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """The training pass: encode, draw one z per image, decode. Returns (logits, posterior)."""
-        q = self.encode(x)
-        return self.decode_logits(q.sample()), q
+        q = self.encode(x, y)
+        return self.decode_logits(q.sample(), y), q
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Decode each image's most likely code: (B, C, H, W) -> (B, C, H, W) in [0, 1]."""
-        return self.decode(self.encode(x).mode())
+        return self.decode(self.encode(x, y).mode(), y)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode ``n`` codes drawn from the prior N(0, I): (n, C, H, W) in [0, 1]."""
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode ``n`` codes drawn from the prior N(0, I): (n, C, H, W) in [0, 1].
+
+        labels: (n,) classes for a conditional model; default: 0, 1, ..., K-1, 0, 1, ...
+        """
         device = next(self.parameters()).device
         z = torch.randn((n, self.latent_dim), generator=generator, device=generator.device
                         if generator is not None else device)
-        return self.decode(z.to(device))
+        if self.conditional and labels is None:
+            labels = torch.arange(n) % self.config.num_classes
+        if labels is not None:
+            labels = torch.as_tensor(labels, device=device).long()
+        return self.decode(z.to(device), labels)
 
 
 class VariationalAutoEncoder(AutoEncoder):
@@ -136,7 +176,15 @@ class VariationalAutoEncoder(AutoEncoder):
         return DiagonalGaussian(mean, logvar)
 
 
-MODELS: dict[str, type[AutoEncoder]] = {"ae": AutoEncoder, "vae": VariationalAutoEncoder}
+class ConditionalVAE(VariationalAutoEncoder):
+    """A VAE conditioned on a class label: [features, one-hot] -> head, [z, one-hot] -> decoder.
+
+    Sampling with a chosen label generates that class; the latent code is left to carry style.
+    """
+
+
+MODELS: dict[str, type[AutoEncoder]] = {"ae": AutoEncoder, "vae": VariationalAutoEncoder,
+                                        "cvae": ConditionalVAE}
 
 
 def build_model(config: ModelConfig | None = None, **overrides) -> AutoEncoder:

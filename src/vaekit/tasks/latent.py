@@ -19,8 +19,10 @@ def encode_set(model, images: ImageSet, batch_size: int = 1000) -> tuple[torch.T
     """Posterior means (N, D) and KL per dimension (N, D) of every image, batched, on the CPU."""
     device, means, kls = _device(model), [], []
     for s in range(0, len(images), batch_size):
-        x = to_float(images.take(torch.arange(s, min(s + batch_size, len(images))))).to(device)
-        q = model.encode(x)
+        idx = torch.arange(s, min(s + batch_size, len(images)))
+        x = to_float(images.take(idx)).to(device)
+        y = images.take_labels(idx).to(device) if getattr(model, "conditional", False) else None
+        q = model.encode(x, y)
         means.append(q.mode().float().cpu())
         kls.append(q.kl_per_dim().float().cpu())
     return torch.cat(means), torch.cat(kls)

@@ -1,0 +1,150 @@
+"""A data-specific image compressor: the posterior mean, quantized, in a small binary file.
+
+File format ``.vkz`` (all integers little-endian):
+
+    offset  size  what
+    0       4     magic b"VKZ1"
+    4       4     header length L (uint32)
+    8       L     header, UTF-8 JSON: format version, the model (run folder name, image shape,
+                  latent size, SHA-256 of its weights), count, bits per dimension, and the
+                  quantizer's per-dimension centre and scale (float32 values), image names
+    8+L     P     payload: count x latent_dim codes of ``bits`` bits each, packed MSB first,
+                  row-major; P = ceil(count * latent_dim * bits / 8)
+
+Quantizer: each dimension is standardised with the centre and scale stored in the header, mapped
+through the standard normal CDF, and cut into 2^bits equal-probability bins; decoding takes each
+bin's probability midpoint back through the inverse CDF. Codes are close to Gaussian, so equal-
+mass bins spend the bits where the codes are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaekit.errors import VaekitError
+from vaekit.files import atomic_write
+
+MAGIC = b"VKZ1"
+FORMAT = 1
+_NORMAL = torch.distributions.Normal(0.0, 1.0)
+
+
+def weights_digest(run: str | Path) -> str:
+    """SHA-256 (hex, first 16 characters) of a run's model.safetensors: which model made a file."""
+    return hashlib.sha256((Path(run) / "model.safetensors").read_bytes()).hexdigest()[:16]
+
+
+def quantize(codes: torch.Tensor, centre: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.Tensor:
+    """Codes (N, D) -> bin indices (N, D) int64 in [0, 2^bits)."""
+    u = _NORMAL.cdf((codes.double() - centre.double()) / scale.double())
+    return (u * 2**bits).floor().clamp(0, 2**bits - 1).long()
+
+
+def dequantize(q: torch.Tensor, centre: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.Tensor:
+    """Bin indices (N, D) -> codes (N, D) float32 at each bin's probability midpoint."""
+    u = (q.double() + 0.5) / 2**bits
+    return (_NORMAL.icdf(u) * scale.double() + centre.double()).float()
+
+
+def pack_bits(q: torch.Tensor, bits: int) -> bytes:
+    """Bin indices (N, D) -> bytes, ``bits`` per value, MSB first, row-major."""
+    values = q.flatten().numpy().astype(np.uint32)
+    shifts = np.arange(bits - 1, -1, -1, dtype=np.uint32)
+    bitstream = ((values[:, None] >> shifts) & 1).astype(np.uint8)  # (N*D, bits)
+    return np.packbits(bitstream.flatten()).tobytes()
+
+
+def unpack_bits(payload: bytes, count: int, bits: int) -> torch.Tensor:
+    """The inverse of ``pack_bits``: ``count`` values (int64)."""
+    stream = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))[: count * bits]
+    weights = (1 << np.arange(bits - 1, -1, -1)).astype(np.int64)
+    return torch.from_numpy(stream.reshape(count, bits).astype(np.int64) @ weights)
+
+
+@torch.no_grad()
+def compress(model, images: torch.Tensor, bits: int = 8, run: str | Path | None = None,
+             names: list[str] | None = None) -> bytes:
+    """Encode images (N, C, H, W) in [0, 1] into the bytes of a .vkz file.
+
+    bits: 1 to 16 per latent dimension. run: the model's run folder, recorded in the header so
+    that ``decompress`` can find the model and check it is the same one.
+    """
+    if not 1 <= bits <= 16:
+        raise VaekitError(f"--bits: expected 1 to 16 bits per latent dimension, got {bits}")
+    if len(images) == 0:
+        raise VaekitError("compress: no images given")
+    codes = torch.cat([model.encode(images[s : s + 1000]).mode().float().cpu()
+                       for s in range(0, len(images), 1000)])  # (N, D) posterior means
+    centre = codes.mean(0)
+    scale = codes.std(0).clamp(min=1e-6) if len(codes) > 1 else torch.ones_like(centre)
+    # store the quantizer's parameters as float32, and quantize with exactly those values
+    centre, scale = centre.float(), scale.float()
+    header = {
+        "format": FORMAT,
+        "model": {"run": Path(run).name if run else None,
+                  "weights_sha256": weights_digest(run) if run else None,
+                  "image_shape": list(model.config.image_shape), "latent_dim": model.latent_dim},
+        "count": len(codes), "bits": bits, "quantizer": "gaussian-cdf",
+        "centre": centre.tolist(), "scale": scale.tolist(), "names": names or [],
+    }
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return MAGIC + struct.pack("<I", len(head)) + head + pack_bits(quantize(codes, centre, scale, bits), bits)
+
+
+def read_vkz(path: str | Path) -> tuple[dict, torch.Tensor]:
+    """Read a .vkz file: (header, dequantized codes (N, D)). Raises VaekitError naming the file
+    when it is not a .vkz file or is truncated."""
+    path = Path(path)
+    try:
+        blob = path.read_bytes()
+    except OSError as e:
+        raise VaekitError(f"{path}: cannot read ({e.strerror})") from None
+    if blob[:4] != MAGIC:
+        raise VaekitError(f"{path}: not a vaekit compressed file (expected it to start with {MAGIC!r})")
+    if len(blob) < 8:
+        raise VaekitError(f"{path}: truncated (no header length)")
+    (hlen,) = struct.unpack("<I", blob[4:8])
+    try:
+        header = json.loads(blob[8 : 8 + hlen].decode())
+        count, bits, dim = header["count"], header["bits"], header["model"]["latent_dim"]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        raise VaekitError(f"{path}: truncated or damaged header") from None
+    if header.get("format") != FORMAT:
+        raise VaekitError(f"{path}: format version {header.get('format')}; this vaekit reads {FORMAT}")
+    need = math.ceil(count * dim * bits / 8)
+    payload = blob[8 + hlen :]
+    if len(payload) != need:
+        raise VaekitError(f"{path}: truncated or damaged: payload is {len(payload)} bytes, expected {need}")
+    q = unpack_bits(payload, count * dim, bits).view(count, dim)
+    centre = torch.tensor(header["centre"], dtype=torch.float32)
+    scale = torch.tensor(header["scale"], dtype=torch.float32)
+    return header, dequantize(q, centre, scale, bits)
+
+
+def write_vkz(path: str | Path, blob: bytes) -> Path:
+    """Write a compressed file atomically."""
+    return atomic_write(path, blob)
+
+
+@torch.no_grad()
+def decompress(path: str | Path, model, run: str | Path | None = None) -> tuple[dict, torch.Tensor]:
+    """Rebuild images (N, C, H, W) in [0, 1] from a .vkz file with the model that wrote it.
+
+    With ``run`` given, its weights must match the digest in the file's header.
+    """
+    header, codes = read_vkz(path)
+    digest = header["model"].get("weights_sha256")
+    if run is not None and digest and weights_digest(run) != digest:
+        raise VaekitError(f"{path} was written by another model (weights {digest}); {run} has "
+                          f"{weights_digest(run)}")
+    if codes.shape[1] != model.latent_dim:
+        raise VaekitError(f"{path}: codes have {codes.shape[1]} dimensions, the model {model.latent_dim}")
+    images = torch.cat([model.decode(codes[s : s + 1000]) for s in range(0, len(codes), 1000)])
+    return header, images

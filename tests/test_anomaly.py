@@ -1,0 +1,105 @@
+"""AnomalyDetector: the scikit-learn / PyOD convention, scores that separate, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from vaekit.anomaly import AnomalyDetector
+from vaekit.errors import VaekitError
+
+
+def bars(n: int, vertical: bool, seed: int, side: int = 12) -> np.ndarray:
+    """(n, side, side) uint8 images with one bright bar each, horizontal or vertical."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 30, (n, side, side)).astype(np.uint8)
+    for i, pos in enumerate(rng.integers(1, side - 1, n)):
+        if vertical:
+            x[i, :, pos] = 255
+        else:
+            x[i, pos, :] = 255
+    return x
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    det = AnomalyDetector(latent_dim=4, hidden=(64,), epochs=40, batch_size=32, contamination=0.05)
+    return det.fit(bars(320, vertical=False, seed=0), out=tmp_path_factory.mktemp("det") / "run")
+
+
+def test_fit_returns_self_and_learns_the_underscore_attributes(fitted):
+    assert isinstance(fitted, AnomalyDetector)
+    assert fitted.decision_scores_.shape == (len(fitted.labels_),)
+    assert set(np.unique(fitted.labels_)) <= {0, 1}
+
+
+def test_threshold_from_contamination_is_the_training_quantile(fitted):
+    assert fitted.threshold_ == pytest.approx(np.quantile(fitted.decision_scores_, 0.95))
+    assert fitted.labels_.mean() == pytest.approx(0.05, abs=0.01)
+
+
+def test_predict_agrees_with_the_threshold_and_scores_separate_the_classes(fitted):
+    normal, odd = bars(100, False, seed=1), bars(100, True, seed=2)
+    x = np.concatenate([normal, odd])
+    scores = fitted.decision_function(x)
+    assert np.array_equal(fitted.predict(x), (scores > fitted.threshold_).astype(int))
+    assert roc_auc_score([0] * 100 + [1] * 100, scores) > 0.95  # higher = more anomalous
+
+
+def test_every_score_kind_ranks_anomalies_higher(fitted):
+    x = np.concatenate([bars(50, False, seed=3), bars(50, True, seed=4)])
+    for kind in ("mse", "bce", "elbo"):
+        fitted.score = kind
+        assert roc_auc_score([0] * 50 + [1] * 50, fitted.decision_function(x)) > 0.9, kind
+    fitted.score = "combined"
+
+
+def test_save_and_load_give_the_same_scores(fitted, tmp_path):
+    x = bars(20, True, seed=5)
+    fitted.save(tmp_path / "det")
+    again = AnomalyDetector.load(tmp_path / "det")
+    assert np.allclose(again.decision_function(x), fitted.decision_function(x))
+    assert again.threshold_ == fitted.threshold_
+
+
+def test_validation_percentile_sets_the_threshold_from_held_out_images(tmp_path):
+    det = AnomalyDetector(latent_dim=4, hidden=(64,), epochs=5, batch_size=32, validation_percentile=90)
+    det.fit(bars(200, False, seed=0), out=tmp_path / "run")
+    # 10% of the images are held out; the threshold is their 90th percentile, so about 10% of
+    # the (mostly seen) training images lie above it -- fewer, since they were trained on
+    assert 0 < det.threshold_ and det.labels_.mean() < 0.3
+
+
+def test_wrong_shapes_and_unfitted_use_give_clear_errors(fitted):
+    with pytest.raises(VaekitError, match=r"expected images of shape \(N, 1, 12, 12\)"):
+        fitted.decision_function(np.zeros((3, 1, 16, 16), np.uint8))
+    with pytest.raises(VaekitError, match="expected images of shape"):
+        fitted.decision_function(torch.zeros(3, 3, 12, 12))
+    with pytest.raises(VaekitError, match="not fitted"):
+        AnomalyDetector().decision_function(np.zeros((2, 12, 12)))
+    with pytest.raises(VaekitError, match="--score elbo"):
+        AnomalyDetector(model="ae", score="elbo").fit(bars(10, False, 0))
+    with pytest.raises(VaekitError, match="--contamination"):
+        AnomalyDetector(contamination=0.7).fit(bars(10, False, 0))
+
+
+def test_cli_fit_and_score_a_folder(tmp_path, data_home):
+    from conftest import make_image_folder, run_cli
+
+    folder = make_image_folder(tmp_path / "imgs", classes=2, per_class=16, size=(16, 16), mode="L")
+    det = tmp_path / "det"
+    run_cli("anomaly", "fit", "--data", str(folder), "--classes", "0", "--out", str(det), "--latent-dim", "4",
+            "--epochs", "20", "--no-progress")
+    assert (det / "detector.json").is_file()
+    proc = run_cli("anomaly", "score", str(det), str(folder), "-o", str(tmp_path / "s.csv"), "--top", "5")
+    rows = (tmp_path / "s.csv").read_text().splitlines()
+    assert rows[0] == "path,score,label" and len(rows) == 33
+    scores = [float(r.split(",")[1]) for r in rows[1:]]
+    assert scores == sorted(scores, reverse=True)
+    # class 1 (brighter) was never seen: its images should fill the top of the list
+    assert sum("class_1" in r for r in rows[1:17]) >= 12
+    assert (tmp_path / "s_top.png").is_file() and "above the threshold" in proc.stdout
+    bad = run_cli("anomaly", "score", str(tmp_path), str(folder), check=False)
+    assert bad.returncode == 2 and "not an anomaly detector" in bad.stderr
