@@ -1,9 +1,10 @@
 """Denoising quality: PSNR and SSIM before and after, for each corruption, on MNIST and Fashion-MNIST.
 
-For each data set and corruption: ``vaekit train --model ae --denoise SPEC`` (MLP 512, 32-d code,
-``--epochs``), then ``vaekit evaluate RUN --denoise SPEC`` on the whole official test split (each
-test image corrupted once, seed 0). The before/after grids (clean / corrupted / denoised) are
-copied to benchmarks/figures/. Writes the `denoise` section of RESULTS.md and denoise.json.
+For each data set and corruption: ``vaekit train --model ae --denoise SPEC`` (``--backbone``: conv
+by default, or MLP 512; 32-d code; ``--epochs``), then ``vaekit evaluate RUN --denoise SPEC`` on
+the whole official test split (each test image corrupted once, seed 0). The before/after grids
+(clean / corrupted / denoised) are copied to benchmarks/figures/. Writes the `denoise` section of
+RESULTS.md and denoise.json.
 
     python benchmarks/denoise.py
     python benchmarks/denoise.py --data mnist --corruptions gaussian:0.5 --epochs 5
@@ -26,12 +27,13 @@ CORRUPTIONS = ["gaussian:0.5", "saltpepper:0.2", "erase:0.25", "watermark"]
 FIGURES = HERE / "figures"
 
 
-def run_one(data: str, spec: str, epochs: int, seed: int) -> dict:
+def run_one(data: str, spec: str, epochs: int, seed: int, backbone: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
-        subprocess.run([str(BIN / "vaekit"), "train", "--data", data, "--model", "ae", "--hidden", "512",
-                        "--latent-dim", "32", "--denoise", spec, "--epochs", str(epochs), "--seed", str(seed),
-                        "--out", str(run), "--no-progress"], check=True, capture_output=True)
+        subprocess.run([str(BIN / "vaekit"), "train", "--data", data, "--model", "ae", "--backbone", backbone,
+                        "--hidden", "512", "--latent-dim", "32", "--denoise", spec, "--epochs", str(epochs),
+                        "--seed", str(seed), "--out", str(run), "--no-progress"],
+                       check=True, capture_output=True)
         subprocess.run([str(BIN / "vaekit"), "evaluate", str(run), "--denoise", spec, "--seed", str(seed)],
                        check=True, capture_output=True)
         result = json.loads((run / "eval.json").read_text())
@@ -50,12 +52,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", nargs="+", default=["mnist", "fashion-mnist"])
     ap.add_argument("--corruptions", nargs="+", default=CORRUPTIONS)
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--backbone", default="conv", choices=["conv", "mlp"])
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    results = {"machine": machine(), "epochs": args.epochs, "seed": args.seed, "data": {}}
+    results = {"machine": machine(), "epochs": args.epochs, "seed": args.seed, "backbone": args.backbone,
+               "data": {}}
     for data in args.data:
-        results["data"][data] = {s: run_one(data, s, args.epochs, args.seed) for s in args.corruptions}
+        results["data"][data] = {s: run_one(data, s, args.epochs, args.seed, args.backbone)
+                                 for s in args.corruptions}
     publish("denoise", render(results), results)
     print((HERE / "RESULTS.md").read_text())
 
@@ -65,7 +70,8 @@ def render(results: dict) -> str:
         "## Denoising: PSNR / SSIM against the clean test images",
         "",
         f"`python benchmarks/denoise.py` on {results['machine']}. One AE per data set and corruption "
-        f"(MLP 512, 32-d code, {results['epochs']} epochs, `vaekit train --model ae --denoise SPEC`); "
+        f"({_net(results['backbone'])}, 32-d code, {results['epochs']} epochs, "
+        f"`vaekit train --model ae --backbone {results['backbone']} --denoise SPEC`); "
         "`vaekit evaluate RUN --denoise SPEC` on the full official test split, each image corrupted "
         "once (seed 0). PSNR is per image, averaged. \"clean in\" is the same model's reconstruction "
         "of uncorrupted images: the ceiling a denoiser of this size reaches.",
@@ -81,6 +87,10 @@ def render(results: dict) -> str:
                 f"{r['gain_db']:+.2f} dB | {r['noisy']['ssim']:.3f} | {r['denoised']['ssim']:.3f} | "
                 f"{r['clean_reconstruction']['psnr']:.2f} | {r['train_seconds']:.0f} | [png]({r['grid']}) |")
     return "\n".join(lines)
+
+
+def _net(backbone: str) -> str:
+    return "conv blocks 32,64,64,64" if backbone == "conv" else "MLP 512"
 
 
 if __name__ == "__main__":
