@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vaekit.corrupt import check_batch, parse_corruption
+from vaekit.corrupt import parse_corruption
+from vaekit.datasets import check_batch
 from vaekit.errors import VaekitError
 
 

@@ -19,14 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vaekit.checkpoint import load
 from vaekit.config import TrainConfig
-from vaekit.corrupt import check_batch
-from vaekit.datasets import Dataset, ImageSet, make_splits, to_float
+from vaekit.datasets import Dataset, ImageSet, check_batch, make_splits, to_float
 from vaekit.errors import VaekitError
 from vaekit.files import write_json
+from vaekit.losses import reconstruction
 from vaekit.tasks.rundata import ARRAY_DATA, run_data
 
 SCORES = ("combined", "mse", "bce", "elbo")
@@ -107,8 +106,9 @@ class AnomalyDetector:
             self.run_ = fit(cfg, dataset=data)
             splits = make_splits(data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
         self.model_ = load(self.run_).eval()
-        self._fit_code_statistics(splits.train)
-        self.decision_scores_ = self._score_set(splits.train)
+        parts = self._fit_code_statistics(splits.train)
+        self.decision_scores_ = (self._combine(parts) if self.score == "combined"
+                                 else self._score_set(splits.train))
         if self.validation_percentile is not None:
             val = self._score_set(splits.val)
             self.threshold_ = float(np.percentile(val, self.validation_percentile))
@@ -129,11 +129,13 @@ class AnomalyDetector:
                               f"{self.validation_percentile}")
 
     @torch.no_grad()
-    def _fit_code_statistics(self, train: ImageSet) -> None:
-        """The training codes' Gaussian and the scale of both parts of the "combined" score."""
+    def _fit_code_statistics(self, train: ImageSet) -> torch.Tensor:
+        """The training codes' Gaussian and the scale of both parts of the "combined" score.
+
+        Returns the training images' (2, N) log parts, so that fit need not encode them again.
+        """
         codes, errors = [], []
-        for s in range(0, len(train), 1000):
-            x = to_float(train.take(torch.arange(s, min(s + 1000, len(train)))))
+        for x in _batches(train):
             q = self.model_.encode(x)
             codes.append(q.mode().double())
             errors.append(_mse(self.model_, x, q))
@@ -156,16 +158,24 @@ class AnomalyDetector:
             self.code_precision_ = torch.from_numpy(lw.precision_).double()
         parts = torch.stack([torch.cat(errors).log(), self._mahalanobis(z).log()])  # (2, N)
         self.part_scale_ = torch.stack([parts.mean(1), parts.std(1).clamp(min=1e-12)])  # (2, 2)
+        return parts
+
+    def _combine(self, parts: torch.Tensor) -> np.ndarray:
+        """(2, B) log MSE and log Mahalanobis -> the "combined" score (B,)."""
+        mean, std = self.part_scale_
+        z = (parts - mean[:, None]) / std[:, None]  # (2, B) standardised on the training images
+        # The code's distance counts only when it is larger than usual: a code closer to the
+        # centre than the training codes (an image the encoder cannot place) is no evidence of
+        # normality, and its reconstruction error decides.
+        return (z[0] + z[1].clamp(min=0)).cpu().numpy()
 
     def _mahalanobis(self, z: torch.Tensor) -> torch.Tensor:
         d = z.double() - self.code_mean_
         return ((d @ self.code_precision_) * d).sum(1).clamp(min=1e-12)
 
-    def _score_set(self, images: ImageSet, batch_size: int = 1000) -> np.ndarray:
+    def _score_set(self, images: ImageSet) -> np.ndarray:
         """Scores of every image of an ImageSet, in batches."""
-        n = len(images)
-        batches = (torch.arange(s, min(s + batch_size, n)) for s in range(0, n, batch_size))
-        return np.concatenate([self._scores(to_float(images.take(idx))) for idx in batches])
+        return np.concatenate([self._scores(x) for x in _batches(images)])
 
     # ------------------------------------------------------------------ scoring
     def _fitted(self):
@@ -182,23 +192,13 @@ class AnomalyDetector:
         q = model.encode(x)
         if self.score == "elbo":
             gen = torch.Generator(device=device).manual_seed(self.seed)
-            recon = torch.stack([
-                F.binary_cross_entropy_with_logits(model.decode_logits(q.sample(gen)), x,
-                                                   reduction="none").flatten(1).sum(1)
-                for _ in range(self.elbo_samples)]).mean(0)
+            recon = torch.stack([reconstruction(model.decode_logits(q.sample(gen)), x, "bce")
+                                 for _ in range(self.elbo_samples)]).mean(0)
             return (recon + q.kl()).double().cpu().numpy()
         if self.score == "combined":
-            parts = torch.stack([_mse(model, x, q).log(), self._mahalanobis(q.mode()).log()])
-            mean, std = self.part_scale_
-            z = (parts - mean[:, None]) / std[:, None]  # (2, B) standardised on the training images
-            # The code's distance counts only when it is larger than usual: a code closer to the
-            # centre than the training codes (an image the encoder cannot place) is no evidence of
-            # normality, and its reconstruction error decides.
-            return (z[0] + z[1].clamp(min=0)).cpu().numpy()
+            return self._combine(torch.stack([_mse(model, x, q).log(), self._mahalanobis(q.mode()).log()]))
         if self.score == "bce":
-            logits = model.decode_logits(q.mode())
-            err = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
-            return err.double().cpu().numpy()
+            return reconstruction(model.decode_logits(q.mode()), x, "bce").double().cpu().numpy()
         return _mse(model, x, q).cpu().numpy()
 
     def decision_function(self, X, batch_size: int = 1000) -> np.ndarray:
@@ -260,6 +260,12 @@ class AnomalyDetector:
         det.part_scale_ = torch.tensor(meta["part_scale"], dtype=torch.float64)
         det.labels_ = (det.decision_scores_ > det.threshold_).astype(int)
         return det
+
+
+def _batches(images: ImageSet, batch_size: int = 1000):
+    """Float batches (B, C, H, W) in [0, 1] of an ImageSet, in order."""
+    for s in range(0, len(images), batch_size):
+        yield to_float(images.take(torch.arange(s, min(s + batch_size, len(images)))))
 
 
 def _mse(model, x: torch.Tensor, q) -> torch.Tensor:

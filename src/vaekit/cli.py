@@ -29,23 +29,19 @@ app.add_typer(data_app, name="data")
 Run = Annotated[Path, typer.Argument(help="A run folder written by `vaekit train`.")]
 
 
-def _widths(text: str, flag: str) -> list[int]:
+def _ints(text: str, flag: str, example: str = "400,200") -> list[int]:
+    """Parse a comma-separated list of integers given to ``flag``; VaekitError naming it otherwise."""
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise VaekitError(f"{flag}: expected comma-separated integers like 400,200, got {text!r}") from None
+        raise VaekitError(f"{flag}: expected comma-separated integers like {example}, got {text!r}") from None
     if not values:
-        raise VaekitError(f"{flag}: expected at least one width, got {text!r}")
+        raise VaekitError(f"{flag}: expected at least one integer, got {text!r}")
     return values
 
 
 def _classes(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise VaekitError(f"--classes: expected comma-separated class indices like 3 or 0,1, got {text!r}") from None
+    return None if text is None else _ints(text, "--classes", "3 or 0,1")
 
 
 @app.command()
@@ -138,8 +134,8 @@ def train(
         model=model,
         backbone=backbone,
         latent_dim=latent_dim,
-        hidden=_widths(hidden, "--hidden"),
-        channels=_widths(channels, "--channels"),
+        hidden=_ints(hidden, "--hidden"),
+        channels=_ints(channels, "--channels"),
         image_size=image_size,
         image_channels=image_channels,
         loss=loss,
@@ -483,7 +479,8 @@ def encode(
     else:
         c, h, _ = model.config.image_shape
         loaded = datasets.load(data, h, c)
-        sets = {"test": [loaded.test or loaded.train], "train": [loaded.train],
+        test = loaded.test if loaded.test is not None else loaded.train
+        sets = {"test": [test], "train": [loaded.train],
                 "all": [loaded.train] + ([loaded.test] if loaded.test is not None else [])}[split]
     feats = torch.cat([encode_features(model, s) for s in sets])
     labels = [s.all_labels() for s in sets]

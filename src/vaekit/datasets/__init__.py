@@ -15,6 +15,7 @@ from vaekit.datasets.imageset import (
     Dataset,
     ImageSet,
     Splits,
+    check_batch,
     convert_images,
     make_splits,
     to_float,
@@ -23,7 +24,7 @@ from vaekit.datasets.store import fetch_builtin, is_fetched, load_builtin
 from vaekit.errors import VaekitError
 
 __all__ = [
-    "BUILTIN", "Dataset", "ImageSet", "Splits", "available", "convert_images", "fetch_builtin",
+    "BUILTIN", "Dataset", "ImageSet", "Splits", "available", "check_batch", "convert_images", "fetch_builtin",
     "load", "make_splits", "to_float",
 ]
 

@@ -177,3 +177,27 @@ def fits_in_memory(nbytes: int) -> bool:
     except (ValueError, OSError, AttributeError):
         return True
     return nbytes < free // 2
+
+
+def check_batch(x: torch.Tensor, image_shape: tuple[int, int, int], what: str) -> torch.Tensor:
+    """Validate images for a model of ``image_shape`` (C, H, W); returns (N, C, H, W) float.
+
+    Accepts (N, C, H, W), (N, H, W) for one channel, or (N, C*H*W) flattened; uint8 is scaled
+    from [0, 255]. Raises VaekitError naming ``what`` and both shapes otherwise.
+    """
+    x = torch.as_tensor(x)
+    c, h, w = image_shape
+    if x.dim() == 2 and x.shape[1] == c * h * w:
+        x = x.reshape(-1, c, h, w)
+    elif x.dim() == 3 and c == 1:
+        x = x[:, None]
+    if x.dim() != 4 or tuple(x.shape[1:]) != (c, h, w):
+        raise VaekitError(f"{what}: expected images of shape (N, {c}, {h}, {w}) (or (N, {c * h * w}) "
+                          f"flattened) to match the model, got {tuple(x.shape)}")
+    if x.dtype == torch.uint8:
+        return x.float() / 255.0
+    x = x.float()
+    if len(x) and (float(x.min()) < 0 or float(x.max()) > 1):
+        raise VaekitError(f"{what}: expected pixel values in [0, 1] (or uint8), got "
+                          f"[{float(x.min()):.3g}, {float(x.max()):.3g}]")
+    return x

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from vaekit.corrupt import Corruption, check_batch
+from vaekit.corrupt import Corruption
+from vaekit.datasets import check_batch
 from vaekit.metrics import psnr, ssim
 from vaekit.plots import save_image
 

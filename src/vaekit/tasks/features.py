@@ -82,11 +82,12 @@ def cluster_study(model, splits: Splits, k: int, seed: int = 0) -> dict:
     gen = np.random.default_rng(seed)
     probe_idx = np.sort(gen.permutation(len(splits.train))[:PROBE_TRAIN])
     probe_set = splits.train.subset(probe_idx)
-    pca = PCA(n_components=d, random_state=seed).fit(_flat(probe_set))
+    probe_pixels = _flat(probe_set)  # (n, C*H*W), used to fit PCA and then transformed by it
+    pca = PCA(n_components=d, random_state=seed).fit(probe_pixels)
     feats = {
         model.config.model: (encode_features(model, probe_set).numpy(),
                              encode_features(model, splits.test).numpy()),
-        "pca": (pca.transform(_flat(probe_set)), pca.transform(_flat(splits.test))),
+        "pca": (pca.transform(probe_pixels), pca.transform(_flat(splits.test))),
     }
     out = {}
     for name, (train_f, test_f) in feats.items():
