@@ -39,9 +39,35 @@ def test_kl_matches_monte_carlo():
 
 
 def test_objective_is_mean_of_recon_plus_beta_kl():
-    logits, x = torch.randn(4, 1, 3, 3), torch.rand(4, 1, 3, 3)
+    logits, x = torch.randn(1, 4, 1, 3, 3), torch.rand(4, 1, 3, 3)  # one sample per image
     q = DiagonalGaussian(torch.randn(4, 2), torch.randn(4, 2))
-    loss, recon, kl = objective(logits, q, x, "bce", beta=2.0)
-    assert torch.allclose(loss, (reconstruction(logits, x, "bce") + 2.0 * q.kl()).mean(), atol=1e-4)
-    loss_ae, _, kl_ae = objective(logits, PointPosterior(torch.randn(4, 2)), x, "bce", 1.0)
+    z = q.sample(n=1)
+    loss, recon, kl = objective(logits, q, z, x, "bce", beta=2.0)
+    assert torch.allclose(loss, (reconstruction(logits[0], x, "bce") + 2.0 * q.kl()).mean(), atol=1e-4)
+    loss_ae, _, kl_ae = objective(logits, PointPosterior(torch.randn(4, 2)), z, x, "bce", 1.0)
     assert kl_ae.item() == 0.0
+
+
+def test_elbo_objective_averages_the_reconstruction_over_samples():
+    logits, x = torch.randn(3, 4, 1, 3, 3), torch.rand(4, 1, 3, 3)
+    q = DiagonalGaussian(torch.randn(4, 2), torch.randn(4, 2))
+    loss, recon, _ = objective(logits, q, q.sample(n=3), x, "bce", beta=1.0)
+    per_sample = reconstruction(logits, x, "bce")  # (3, 4)
+    assert per_sample.shape == (3, 4)
+    assert torch.allclose(recon, per_sample.mean(0).sum(), atol=1e-4)
+    assert torch.allclose(loss, per_sample.mean(0).mean() + q.kl().mean(), atol=1e-4)
+
+
+def test_iwae_objective_is_the_log_mean_importance_weight_and_tighter_than_the_elbo():
+    torch.manual_seed(0)
+    x = torch.rand(5, 1, 3, 3)
+    q = DiagonalGaussian(torch.randn(5, 2), torch.randn(5, 2) - 1)
+    z = q.sample(n=64)  # (64, 5, 2)
+    logits = torch.randn(64, 5, 1, 3, 3) + z.sum(-1)[..., None, None, None]
+    loss, _, _ = objective(logits, q, z, x, "bce", 1.0, bound="iwae")
+    log_w = (-reconstruction(logits, x, "bce") - 0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
+             - q.log_prob(z))
+    expected = -(torch.logsumexp(log_w, 0) - math.log(64)).mean()
+    assert torch.allclose(loss, expected, atol=1e-4)
+    elbo_loss = -log_w.mean(0).mean()  # the same samples, averaged instead of log-mean-exp'd
+    assert loss < elbo_loss  # Jensen: the k-sample bound is at least the ELBO

@@ -22,8 +22,10 @@ def test_contract(model, backbone, shape):
     assert q.kl().shape == (5,)
     assert net.decode(q.mode(), y).shape == x.shape
     assert 0 <= net.decode(q.mode(), y).min() and net.decode(q.mode(), y).max() <= 1
-    logits, q2 = net(x, y)
-    assert logits.shape == x.shape
+    logits, q2, z = net(x, y)
+    assert logits.shape == (1, *x.shape) and z.shape == (1, 5, 3)
+    logits, _, z = net(x, y, samples=4)  # several codes per image, decoded in one pass
+    assert logits.shape == (4, *x.shape) and z.shape == (4, 5, 3)
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     net.eval()
     assert torch.equal(net.sample(4, generator=g1), net.sample(4, generator=g2))

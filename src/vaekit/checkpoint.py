@@ -36,10 +36,18 @@ def save(model: AutoEncoder, run: str | Path, extra: dict | None = None) -> Path
     return run
 
 
-def save_weights(model: AutoEncoder, run: str | Path) -> None:
-    """Rewrite ``model.safetensors`` atomically."""
+def save_weights(model: AutoEncoder, run: str | Path, snapshot: int | None = None) -> None:
+    """Rewrite ``model.safetensors`` atomically, or with ``snapshot`` = an epoch, write the copy
+    ``snapshots/epoch-NNNN.safetensors`` that ``load(run, snapshot=...)`` reads."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(Path(run) / WEIGHTS, lambda p: save_file(state, str(p)), durable=True)
+    path = Path(run) / WEIGHTS if snapshot is None else snapshot_path(run, snapshot)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda p: save_file(state, str(p)), durable=True)
+
+
+def snapshot_path(run: str | Path, epoch: int) -> Path:
+    """Where the weights kept after ``epoch`` (``--keep-every``) live."""
+    return Path(run) / "snapshots" / f"epoch-{epoch:04d}.safetensors"
 
 
 def read_config(run: str | Path) -> dict:
@@ -53,11 +61,16 @@ def read_config(run: str | Path) -> dict:
         raise VaekitError(f"{path}: not valid JSON ({e})") from e
 
 
-def load(run: str | Path, device: str | torch.device = "cpu") -> AutoEncoder:
-    """Rebuild a model from a run folder (config.json + model.safetensors), in eval mode."""
+def load(run: str | Path, device: str | torch.device = "cpu", snapshot: int | None = None) -> AutoEncoder:
+    """Rebuild a model from a run folder (config.json + model.safetensors), in eval mode.
+
+    snapshot: an epoch whose kept weights to load instead (a run trained with ``keep_every``).
+    """
     cfg = read_config(run)
-    weights = Path(run) / WEIGHTS
+    weights = Path(run) / WEIGHTS if snapshot is None else snapshot_path(run, snapshot)
     if not weights.is_file():
+        if snapshot is not None:
+            raise VaekitError(f"{run}: no weights kept for epoch {snapshot} ({weights} is missing)")
         raise VaekitError(f"{run}: no {WEIGHTS} yet (has the first epoch finished?)")
     try:
         model = build_model(ModelConfig.from_dict(cfg["model"]))

@@ -7,6 +7,7 @@ a corruption is given), each holding its values and a ``protocol`` sentence, wri
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -19,9 +20,11 @@ from vaekit.classifier import reference_classifier
 from vaekit.config import TrainConfig
 from vaekit.corrupt import parse_corruption
 from vaekit.datasets import ImageSet, to_float
+from vaekit.datasets.binarize import BINARIZE
 from vaekit.elbo import elbo_sums, per_image
 from vaekit.errors import VaekitError
 from vaekit.files import write_json
+from vaekit.likelihood import log_likelihood, uses_bf16
 from vaekit.metrics import latent_stats
 from vaekit.plots import save_grid
 from vaekit.tasks.denoise import denoising_quality, fidelity
@@ -31,12 +34,18 @@ from vaekit.tasks.rundata import run_data
 
 GRID_COLUMNS = 16
 GMM_COMPONENTS = 10
+DEFAULT_K = 100  # everyday default; the literature's protocol is k = 5000
 
 
 def evaluate(run: str | Path, denoise: str | None = None, compress: int | None = None,
-             n: int | None = None, seed: int = 0, out: str | Path | None = None, log=None) -> dict:
+             n: int | None = None, seed: int = 0, out: str | Path | None = None, log=None,
+             k: int = DEFAULT_K, binarize: str | None = None, precision: str = "auto",
+             progress: bool = True) -> dict:
     """Evaluate a run on its test split (the same split it was trained with).
 
+    k: importance samples per image for the log-likelihood estimate (the IWAE bound L_k; 0
+    skips it). binarize: none, dynamic or static test images (default: as the run trained).
+    precision: "auto" (bf16 decoder products where the CPU has them natively) or "32".
     denoise: a corruption spec (``gaussian:0.5``, see ``vaekit.corrupt``): also report PSNR and
     SSIM of corrupted vs clean and of denoised vs clean, and write a before/after grid.
     compress: bits per latent dimension: also compress the test images to a .vkz file and report
@@ -49,11 +58,18 @@ def evaluate(run: str | Path, denoise: str | None = None, compress: int | None =
     log(f"evaluating {run} ...")
     out = Path(out) if out is not None else run
     cfg = TrainConfig.from_dict(read_config(run)["train"])
+    if binarize is not None and binarize not in BINARIZE:
+        raise VaekitError(f"--binarize: expected one of {', '.join(BINARIZE)}, got {binarize!r}")
+    if k < 0:
+        raise VaekitError(f"--k: expected an integer >= 0 (0 skips the likelihood), got {k}")
+    if precision not in ("auto", "32", "bf16"):
+        raise VaekitError(f"--precision: expected auto, 32 or bf16, got {precision!r}")
+    cfg = dataclasses.replace(cfg, binarize=binarize or cfg.binarize)
     model = load(run).eval()
     if model.conditional and (denoise is not None or compress is not None):
         raise VaekitError("--denoise and --compress are for unconditional runs (ae, vae): a cvae "
                           "needs each image's label to encode it")
-    data, splits = run_data(run)
+    data, splits = run_data(run, cfg.binarize)
     test = splits.test
     if n is not None:
         if n < 1:
@@ -64,6 +80,11 @@ def evaluate(run: str | Path, denoise: str | None = None, compress: int | None =
     t0 = time.perf_counter()
     if model.variational:
         result["elbo"] = _elbo(model, test, cfg, seed)
+        if k > 0 and cfg.loss == "bce":
+            result["likelihood"] = _likelihood(model, test, cfg, k, seed, precision, progress)
+        elif k > 0:
+            result["likelihood"] = {"protocol": "not estimated: a run trained with --loss mse has no "
+                                                "likelihood (its decoder variance is undefined)"}
     else:
         sums = elbo_sums(model, test, torch.arange(len(test)), cfg.loss, 1024,
                          next(model.parameters()).device)
@@ -139,6 +160,32 @@ def _sample_quality(run: Path, model, clf, real: torch.Tensor, seed: int) -> dic
     }
 
 
+def _pixels_protocol(cfg: TrainConfig) -> str:
+    if cfg.binarize == "none":
+        return "Bernoulli likelihood of grey pixel values in [0, 1], not binarized"
+    return f"Bernoulli likelihood of {cfg.binarize}ally binarized pixels"
+
+
+def _likelihood(model, test: ImageSet, cfg: TrainConfig, k: int, seed: int, precision: str,
+                progress: bool) -> dict:
+    t0 = time.perf_counter()
+    device = next(model.parameters()).device
+    images = to_float(test.all_images())
+    labels = test.all_labels() if model.conditional else None
+    log_px = log_likelihood(model, images, k, labels, seed=seed, precision=precision, progress=progress)
+    seconds = time.perf_counter() - t0
+    nll = -log_px
+    c, h, w = model.config.image_shape
+    mean = float(nll.mean())
+    return {"nll": mean, "nll_stderr": float(nll.std() / math.sqrt(len(nll))),
+            "bits_per_dim": mean / (c * h * w * math.log(2)), "k": k, "seconds": seconds,
+            "protocol": (f"negative IWAE bound -L_k in nats per image, k = {k} importance samples from "
+                         f"q(z|x) per image (Burda et al. 2016; an upper bound on -log p(x) that "
+                         f"tightens as k grows); {_pixels_protocol(cfg)}; decoder products in "
+                         f"{'bfloat16' if uses_bf16(precision, device) else 'float32'}, sums in float32/64; "
+                         f"seed {seed}")}
+
+
 def _elbo(model, test: ImageSet, cfg: TrainConfig, seed: int) -> dict:
     sums = elbo_sums(model, test, torch.arange(len(test)), cfg.loss, 1024,
                      next(model.parameters()).device, torch.Generator().manual_seed(seed))
@@ -147,9 +194,8 @@ def _elbo(model, test: ImageSet, cfg: TrainConfig, seed: int) -> dict:
     out = {"neg_elbo": t["loss"], "recon": t["recon"], "kl": t["kl"]}
     if cfg.loss == "bce":
         out["bits_per_dim"] = t["loss"] / (c * h * w * math.log(2))
-        out["protocol"] = ("negative ELBO in nats per image (Bernoulli likelihood of pixel values in "
-                           "[0, 1], not binarized; one posterior sample per image); bits/dim = nats / "
-                           f"({c * h * w} ln 2)")
+        out["protocol"] = (f"negative ELBO in nats per image ({_pixels_protocol(cfg)}; one posterior "
+                           f"sample per image); bits/dim = nats / ({c * h * w} ln 2)")
     else:
         out["protocol"] = ("sum of squared errors + KL per image (one posterior sample); with "
                            "--loss mse this is not a likelihood, so no bits/dim")
@@ -166,23 +212,29 @@ def _reconstruction(model, clean: torch.Tensor, labels: torch.Tensor | None = No
     return out
 
 
-def format_table(result: dict) -> str:
-    """The evaluation as aligned text rows: section, metric, value."""
-    rows = []
-    for section in ("elbo", "loss", "reconstruction", "latent", "samples", "compress", "denoise"):
+def format_table(result: dict, protocols: bool = True) -> str:
+    """The evaluation as aligned text rows: section, metric, value; with ``protocols``, each
+    section's protocol sentence follows its rows, wrapped."""
+    import textwrap
+
+    blocks = []  # (section label, [(metric, value)], protocol)
+    for section in ("elbo", "likelihood", "loss", "reconstruction", "latent", "samples", "compress",
+                    "denoise"):
         if section not in result:
             continue
         values = result[section]
         if section == "denoise":
-            for stage in ("noisy", "denoised"):
-                for k in ("psnr", "ssim"):
-                    rows.append((f"denoise {values['corruption']}", f"{k} {stage}", values[stage][k]))
-            rows.append((f"denoise {values['corruption']}", "psnr gain (dB)", values["gain_db"]))
+            rows = [(f"{k} {stage}", values[stage][k]) for stage in ("noisy", "denoised")
+                    for k in ("psnr", "ssim")] + [("psnr gain (dB)", values["gain_db"])]
+            blocks.append((f"denoise {values['corruption']}", rows, values.get("protocol")))
             continue
-        for k, v in values.items():
-            if isinstance(v, (int, float)):
-                rows.append((section, k, v))
-    width = max(len(r[0]) for r in rows)
+        rows = [(k, v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        blocks.append((section, rows, values.get("protocol")))
+    width = max(len(b[0]) for b in blocks)
     lines = [f"{result['split']}"]
-    lines += [f"  {s:<{width}}  {k:<16} {v:>10.4g}" for s, k, v in rows]
+    for label, rows, protocol in blocks:
+        lines += [f"  {label:<{width}}  {k:<16} {v:>10.4g}" for k, v in rows]
+        if protocols and protocol:
+            lines += textwrap.wrap(protocol, 100, initial_indent=" " * (width + 4) + "- ",
+                                   subsequent_indent=" " * (width + 6))
     return "\n".join(lines)

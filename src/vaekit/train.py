@@ -31,7 +31,8 @@ from vaekit.checkpoint import (
 )
 from vaekit.config import TrainConfig, resolve_length
 from vaekit.corrupt import parse_corruption
-from vaekit.datasets import Dataset, make_splits, to_float
+from vaekit.datasets import Dataset, to_float
+from vaekit.datasets.binarize import binarize
 from vaekit.device import resolve_precision
 from vaekit.elbo import elbo_sums, per_image
 from vaekit.errors import VaekitError
@@ -39,7 +40,9 @@ from vaekit.files import atomic_write, write_json
 from vaekit.losses import objective
 from vaekit.models import ModelConfig, build_model
 from vaekit.plots import save_grid
+from vaekit.schedules import make_scheduler
 from vaekit.tasks.generate import reconstruct_pairs, sample_images
+from vaekit.tasks.rundata import split_data
 
 REPORT_EVERY = 50
 GRID_IMAGES = 32
@@ -140,7 +143,7 @@ class _Trainer:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // cfg.devices))
         torch.manual_seed(cfg.seed)
         data = self.dataset or datasets.load(cfg.data, cfg.image_size, cfg.image_channels)
-        self.splits = make_splits(data, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.classes)
+        data, self.splits = split_data(data, cfg)
         self.cfg = cfg = resolve_length(cfg, len(self.splits.train), self.world)
         self.class_names = data.class_names
         num_classes = 0
@@ -149,24 +152,18 @@ class _Trainer:
                 raise VaekitError(f"--model cvae: {cfg.data} has no class labels to condition on")
             num_classes = len(data.class_names)
         mcfg = ModelConfig(cfg.model, cfg.backbone, self.splits.train.shape, cfg.latent_dim,
-                           list(cfg.hidden), list(cfg.channels), num_classes)
+                           list(cfg.hidden), list(cfg.channels), num_classes, cfg.activation)
         self.raw = build_model(mcfg)
         device_type = self.fabric.device.type
-        optimizer = torch.optim.Adam(self.raw.parameters(), lr=cfg.lr,
+        optimizer = torch.optim.Adam(self.raw.parameters(), lr=cfg.lr, eps=cfg.adam_eps,
                                      weight_decay=cfg.weight_decay,
                                      fused=device_type in ("cpu", "cuda"))
         self.model, self.optimizer = self.fabric.setup(self.raw, optimizer)
         n = len(self.splits.train)
         self.per_rank = n // self.world
         self.steps = math.ceil(self.per_rank / cfg.batch_size)
-        if cfg.lr_schedule == "onecycle":
-            # fastai's fit_one_cycle: warm up for a quarter of training, then cosine down;
-            # Adam's beta1 cycles 0.95 -> 0.85 -> 0.95 against the learning rate.
-            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                self.optimizer.optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * self.steps,
-                pct_start=0.25, div_factor=25.0, final_div_factor=1e5)
-        else:
-            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer.optimizer, lambda _: 1.0)
+        self.scheduler = make_scheduler(self.optimizer.optimizer, cfg.lr_schedule, cfg.lr,
+                                        cfg.epochs * self.steps)
         self.history: list[dict] = []
         self.start_epoch, self.start_step = 0, 0
         self.partial = torch.zeros(3, dtype=torch.float64)
@@ -237,10 +234,12 @@ class _Trainer:
         for step in range(self.start_step, self.steps):
             idx = shard[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             x = to_float(train.take(idx)).to(device, non_blocking=True)  # (B, C, H, W)
+            if cfg.binarize == "dynamic":  # a fresh Bernoulli draw each time an image is used
+                x = binarize(x)
             # denoising: the network sees a corrupted copy and is scored against the clean image
             y = train.take_labels(idx).to(device) if self.raw.conditional else None
-            logits, q = self.model(self.corrupt(x) if self.corrupt else x, y)
-            loss, recon, kl = objective(logits, q, x, cfg.loss, cfg.beta)
+            logits, q, z = self.model(self.corrupt(x) if self.corrupt else x, y, samples=cfg.k)
+            loss, recon, kl = objective(logits, q, z, x, cfg.loss, cfg.beta, cfg.objective)
             self.optimizer.zero_grad(set_to_none=True)
             fabric.backward(loss)
             self.optimizer.step()
@@ -309,6 +308,8 @@ class _Trainer:
         rows += [",".join(f"{h[c]:.6g}" for c in METRIC_COLUMNS) for h in self.history]
         atomic_write(run / "metrics.csv", "\n".join(rows) + "\n")
         save_weights(self.raw, run)
+        if self.cfg.keep_every and (epoch + 1) % self.cfg.keep_every == 0:
+            save_weights(self.raw, run, snapshot=epoch + 1)
         self.raw.eval()
         first = torch.arange(min(GRID_IMAGES, len(self.splits.val)))
         x = to_float(self.splits.val.take(first))

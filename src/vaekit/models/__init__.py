@@ -1,6 +1,7 @@
 """Models: the AE/VAE registry, backbones, and the posterior objects ``encode()`` returns."""
 
 from vaekit.models.autoencoder import (
+    ACTIVATIONS,
     BACKBONES,
     MODELS,
     AutoEncoder,
@@ -11,6 +12,6 @@ from vaekit.models.autoencoder import (
 from vaekit.models.posterior import DiagonalGaussian, PointPosterior
 
 __all__ = [
-    "BACKBONES", "MODELS", "AutoEncoder", "DiagonalGaussian", "ModelConfig", "PointPosterior",
+    "ACTIVATIONS", "BACKBONES", "MODELS", "AutoEncoder", "DiagonalGaussian", "ModelConfig", "PointPosterior",
     "VariationalAutoEncoder", "build_model",
 ]

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaekit.errors import VaekitError
-from vaekit.models.backbones import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from vaekit.models.backbones import ACTIVATIONS, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from vaekit.models.posterior import DiagonalGaussian, PointPosterior
 
 
@@ -24,6 +24,7 @@ class ModelConfig:
     hidden: MLP layer widths (encoder order; the decoder mirrors them).
     channels: conv block widths (encoder order; one stride-2 block each).
     num_classes: for "cvae", the number of labels it is conditioned on (0 otherwise).
+    activation: the MLP's nonlinearity, "relu" or "tanh" (the conv backbone uses LeakyReLU).
     """
 
     model: str = "vae"
@@ -33,6 +34,7 @@ class ModelConfig:
     hidden: list[int] = field(default_factory=lambda: [400])
     channels: list[int] = field(default_factory=lambda: [32, 64, 64, 64])
     num_classes: int = 0
+    activation: str = "relu"
 
     def __post_init__(self):
         self.image_shape = tuple(int(s) for s in self.image_shape)
@@ -44,6 +46,8 @@ class ModelConfig:
             raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {self.image_shape}")
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation '{self.activation}'; choose from {', '.join(ACTIVATIONS)}")
         if (self.model == "cvae") != (self.num_classes > 0):
             raise ValueError(f"num_classes must be > 0 exactly for a cvae, got {self.num_classes} for "
                              f"{self.model}")
@@ -66,7 +70,8 @@ class ModelConfig:
 def _mlp(cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
     # a conditional decoder reads [z, one-hot label]
     code = cfg.latent_dim + cfg.num_classes
-    return MLPEncoder(cfg.image_shape, cfg.hidden), MLPDecoder(cfg.image_shape, cfg.hidden, code)
+    return (MLPEncoder(cfg.image_shape, cfg.hidden, cfg.activation),
+            MLPDecoder(cfg.image_shape, cfg.hidden, code, cfg.activation))
 
 
 def _conv(cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
@@ -137,10 +142,20 @@ class AutoEncoder(nn.Module):
         """z (B, D) [and labels y (B,) for a conditional model] -> images (B, C, H, W) in [0, 1]."""
         return torch.sigmoid(self.decode_logits(z, y))
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
-        """The training pass: encode, draw one z per image, decode. Returns (logits, posterior)."""
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, samples: int = 1):
+        """The training pass: encode, draw ``samples`` codes per image, decode them.
+
+        Returns (logits (S, B, C, H, W), posterior, z (S, B, D)) with S = ``samples``.
+        """
         q = self.encode(x, y)
-        return self.decode_logits(q.sample(), y), q
+        z = q.sample(n=samples)
+        return self.decode_samples(z, y), q, z
+
+    def decode_samples(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes z (S, B, D) [and labels y (B,)] -> logits (S, B, C, H, W), in one decoder pass."""
+        s, b = z.shape[:2]
+        labels = None if y is None else y.repeat(s)  # sample-major, matching z.flatten(0, 1)
+        return self.decode_logits(z.flatten(0, 1), labels).unflatten(0, (s, b))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -11,15 +11,20 @@ import math
 import torch
 from torch import nn
 
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
 
 class MLPEncoder(nn.Module):
-    """Flatten, then Linear-ReLU layers: (B, C, H, W) -> (B, hidden[-1])."""
+    """Flatten, then Linear-activation layers: (B, C, H, W) -> (B, hidden[-1]).
 
-    def __init__(self, image_shape: tuple[int, int, int], hidden: list[int]):
+    activation: "relu" (the tutorials' MLP) or "tanh" (the IWAE paper's).
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], hidden: list[int], activation: str = "relu"):
         super().__init__()
         layers, width = [nn.Flatten()], math.prod(image_shape)
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
+            layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
             width = h
         self.net = nn.Sequential(*layers)
         self.out_features = width
@@ -29,13 +34,14 @@ class MLPEncoder(nn.Module):
 
 
 class MLPDecoder(nn.Module):
-    """Linear-ReLU layers mirroring the encoder, then a Linear to every pixel: (B, D) -> logits."""
+    """Linear-activation layers mirroring the encoder, then a Linear to every pixel: (B, D) -> logits."""
 
-    def __init__(self, image_shape: tuple[int, int, int], hidden: list[int], latent_dim: int):
+    def __init__(self, image_shape: tuple[int, int, int], hidden: list[int], latent_dim: int,
+                 activation: str = "relu"):
         super().__init__()
         layers, width = [], latent_dim
         for h in reversed(hidden):
-            layers += [nn.Linear(width, h), nn.ReLU()]
+            layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
             width = h
         layers += [nn.Linear(width, math.prod(image_shape)), nn.Unflatten(1, image_shape)]
         self.net = nn.Sequential(*layers)

@@ -26,10 +26,13 @@ class DiagonalGaussian:
         """(B, D) standard deviations."""
         return torch.exp(0.5 * self.logvar)
 
-    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A reparameterized draw z = mean + std * eps, (B, D); gradients flow to mean and logvar."""
-        eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device,
-                          dtype=self.mean.dtype)
+    def sample(self, generator: torch.Generator | None = None, n: int | None = None) -> torch.Tensor:
+        """A reparameterized draw z = mean + std * eps, (B, D); gradients flow to mean and logvar.
+
+        n: draw n codes per image instead, (n, B, D).
+        """
+        shape = self.mean.shape if n is None else (n, *self.mean.shape)
+        eps = torch.randn(shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
         return self.mean + eps * self.std
 
     def mode(self) -> torch.Tensor:
@@ -51,6 +54,11 @@ class DiagonalGaussian:
                        + math.log(2 * math.pi)).sum(-1)
 
 
+def prior_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) for codes z of shape (..., D), summed over D -> (...)."""
+    return -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)
+
+
 class PointPosterior:
     """An autoencoder's code: a single point, so sampling returns it and the KL term is zero.
 
@@ -60,9 +68,9 @@ class PointPosterior:
     def __init__(self, code: torch.Tensor):
         self.mean = code
 
-    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The code itself, (B, D)."""
-        return self.mean
+    def sample(self, generator: torch.Generator | None = None, n: int | None = None) -> torch.Tensor:
+        """The code itself, (B, D), or n copies of it, (n, B, D)."""
+        return self.mean if n is None else self.mean.expand(n, *self.mean.shape)
 
     def mode(self) -> torch.Tensor:
         """The code itself, (B, D)."""

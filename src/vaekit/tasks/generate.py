@@ -73,6 +73,7 @@ def fit_code_gmm(model, images, components: int = 10, seed: int = 0) -> dict:
     from. Returns the mixture as plain lists (weights (K,), means (K, D), covariances (K, D, D)).
     """
     from sklearn.mixture import GaussianMixture
+    from threadpoolctl import threadpool_limits
 
     from vaekit.tasks.latent import encode_set
 
@@ -83,7 +84,10 @@ def fit_code_gmm(model, images, components: int = 10, seed: int = 0) -> dict:
     if len(codes) < components:
         raise VaekitError(f"--components {components}: more mixture components than the "
                           f"{len(codes)} training images")
-    gm = GaussianMixture(components, covariance_type="full", reg_covar=1e-5, random_state=seed).fit(codes)
+    # EM works on D x D matrices (D <= a few hundred): threaded BLAS gains nothing there and, with
+    # the cores busy, its spinning threads were seen to make a 4 s fit take over 2 minutes
+    with threadpool_limits(1):
+        gm = GaussianMixture(components, covariance_type="full", reg_covar=1e-5, random_state=seed).fit(codes)
     return {"components": components, "images": len(codes), "seed": seed,
             "weights": gm.weights_.tolist(), "means": gm.means_.tolist(),
             "covariances": gm.covariances_.tolist()}

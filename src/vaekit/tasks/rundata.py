@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from vaekit import datasets
 from vaekit.checkpoint import read_config
 from vaekit.config import TrainConfig
 from vaekit.datasets import Dataset, Splits, make_splits
+from vaekit.datasets.binarize import binarized_splits, static_binarized
 from vaekit.errors import VaekitError
 
 ARRAY_DATA = "<arrays>"  # TrainConfig.data of a run trained on images passed in memory
 
 
-def run_data(run: str | Path) -> tuple[Dataset, Splits]:
-    """Load a run's data set at the run's image size and channels, split as in training."""
+def run_data(run: str | Path, binarize: str | None = None) -> tuple[Dataset, Splits]:
+    """Load a run's data set at the run's image size and channels, split as in training.
+
+    binarize: none, dynamic or static instead of the run's own binarization (same splits).
+    """
     cfg = TrainConfig.from_dict(read_config(run)["train"])
+    if binarize is not None:
+        cfg = dataclasses.replace(cfg, binarize=binarize)
     if cfg.data == ARRAY_DATA:
         raise VaekitError(f"{run}: this run was trained on in-memory arrays, so its data cannot be "
                           "reloaded by name; pass the images explicitly")
-    data = datasets.load(cfg.data, cfg.image_size, cfg.image_channels)
-    return data, make_splits(data, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.classes)
+    return split_data(datasets.load(cfg.data, cfg.image_size, cfg.image_channels), cfg)
+
+
+def split_data(data: Dataset, cfg: TrainConfig) -> tuple[Dataset, Splits]:
+    """The data set and splits a run with settings ``cfg`` uses, binarized as it asks."""
+    if cfg.binarize == "static":
+        data = static_binarized(data)
+    splits = make_splits(data, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.classes)
+    return data, binarized_splits(splits, cfg.binarize, cfg.seed)
