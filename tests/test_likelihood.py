@@ -169,6 +169,11 @@ def test_iwae_preset_trains_and_evaluate_reports_the_k_sample_bound(tmp_path):
                    "--out", str(tmp_path / "grey"))
     assert "not binarized" in json.loads((tmp_path / "grey" / "eval.json").read_text())["elbo"]["protocol"]
     assert grey.returncode == 0
+    # another data set's test split under the same model: Fashion-MNIST is far less likely
+    run_cli("evaluate", str(run), "--data", "fashion-mnist", "--k", "5", "-n", "100", "--no-progress",
+            "--out", str(tmp_path / "ood"))
+    ood = json.loads((tmp_path / "ood" / "eval.json").read_text())
+    assert "fashion-mnist" in ood["split"] and ood["likelihood"]["nll"] > lik["nll"] + 100
 
 
 def test_iwae_flags_are_checked_before_any_work(tmp_path):

@@ -463,6 +463,10 @@ def evaluate(
         typer.Option(help="Likelihood decoder products: auto (bfloat16 where the CPU has it natively, ~2.5x faster, within ~0.01 nats), 32 or bf16."),
     ] = "auto",
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    data: Annotated[
+        str | None,
+        typer.Option(help="Evaluate on this data set's test split instead (built-in name or folder), at the model's image size."),
+    ] = None,
 ) -> None:
     """Test-split numbers for a run, each with its protocol: ELBO, log-likelihood, PSNR/SSIM, active units."""
     from vaekit.evaluation import evaluate as run_evaluate
@@ -471,7 +475,7 @@ def evaluate(
     if n is not None and n < 1:
         raise VaekitError(f"-n: expected an integer >= 1, got {n}")
     result = run_evaluate(run, denoise=denoise, compress=compress, n=n, seed=seed, out=out, k=k,
-                          binarize=binarize, precision=precision, progress=progress)
+                          binarize=binarize, precision=precision, progress=progress, data=data)
     print(format_table(result))
     if "denoise" in result:
         print(f"grid (clean / corrupted / denoised): {result['denoise']['grid']}")

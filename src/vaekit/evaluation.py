@@ -40,12 +40,14 @@ DEFAULT_K = 100  # everyday default; the literature's protocol is k = 5000
 def evaluate(run: str | Path, denoise: str | None = None, compress: int | None = None,
              n: int | None = None, seed: int = 0, out: str | Path | None = None, log=None,
              k: int = DEFAULT_K, binarize: str | None = None, precision: str = "auto",
-             progress: bool = True) -> dict:
+             progress: bool = True, data: str | None = None) -> dict:
     """Evaluate a run on its test split (the same split it was trained with).
 
     k: importance samples per image for the log-likelihood estimate (the IWAE bound L_k; 0
     skips it). binarize: none, dynamic or static test images (default: as the run trained).
     precision: "auto" (bf16 decoder products where the CPU has them natively) or "32".
+    data: evaluate on another data set's test split (e.g. Fashion-MNIST under an MNIST model,
+    for out-of-distribution likelihoods), brought to the model's image shape.
     denoise: a corruption spec (``gaussian:0.5``, see ``vaekit.corrupt``): also report PSNR and
     SSIM of corrupted vs clean and of denoised vs clean, and write a before/after grid.
     compress: bits per latent dimension: also compress the test images to a .vkz file and report
@@ -69,7 +71,9 @@ def evaluate(run: str | Path, denoise: str | None = None, compress: int | None =
     if model.conditional and (denoise is not None or compress is not None):
         raise VaekitError("--denoise and --compress are for unconditional runs (ae, vae): a cvae "
                           "needs each image's label to encode it")
-    data, splits = run_data(run, cfg.binarize)
+    data, splits = run_data(run, cfg.binarize, data)
+    if data.name != cfg.data:
+        cfg = dataclasses.replace(cfg, data=data.name)
     test = splits.test
     if n is not None:
         if n < 1:

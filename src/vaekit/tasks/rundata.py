@@ -15,14 +15,26 @@ from vaekit.errors import VaekitError
 ARRAY_DATA = "<arrays>"  # TrainConfig.data of a run trained on images passed in memory
 
 
-def run_data(run: str | Path, binarize: str | None = None) -> tuple[Dataset, Splits]:
+def run_data(run: str | Path, binarize: str | None = None, data: str | None = None) -> tuple[Dataset, Splits]:
     """Load a run's data set at the run's image size and channels, split as in training.
 
     binarize: none, dynamic or static instead of the run's own binarization (same splits).
+    data: another data set (name or folder) to split with the run's settings instead, brought
+    to the model's image shape; VaekitError naming ``--data`` when it cannot be.
     """
-    cfg = TrainConfig.from_dict(read_config(run)["train"])
+    config = read_config(run)
+    cfg = TrainConfig.from_dict(config["train"])
     if binarize is not None:
         cfg = dataclasses.replace(cfg, binarize=binarize)
+    if data is not None:
+        c, h, w = config["model"]["image_shape"]
+        if cfg.image_size is None and h != w:
+            raise VaekitError(f"--data {data}: this run's images are {h}x{w}; only square images "
+                              "can be brought to another data set's size")
+        loaded = datasets.load(data, cfg.image_size or h, c)
+        if loaded.train.shape != (c, h, w):
+            raise VaekitError(f"--data {data}: images are {loaded.train.shape}, the model takes {(c, h, w)}")
+        return split_data(loaded, dataclasses.replace(cfg, data=data, classes=None))
     if cfg.data == ARRAY_DATA:
         raise VaekitError(f"{run}: this run was trained on in-memory arrays, so its data cannot be "
                           "reloaded by name; pass the images explicitly")
