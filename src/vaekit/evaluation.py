@@ -82,10 +82,12 @@ def evaluate(run: str | Path, denoise: str | None = None, compress: int | None =
     split = f"{splits.test_protocol}" + (f", first {len(test)} images" if n is not None else "")
     result: dict = {"run": str(run), "data": cfg.data, "split": split, "images": len(test)}
     t0 = time.perf_counter()
+    clean = to_float(test.all_images())  # (N, C, H, W), read once for every section below
+    labels = test.all_labels() if model.conditional else None
     if model.variational:
         result["elbo"] = _elbo(model, test, cfg, seed)
         if k > 0 and cfg.loss == "bce":
-            result["likelihood"] = _likelihood(model, test, cfg, k, seed, precision, progress)
+            result["likelihood"] = _likelihood(model, clean, labels, cfg, k, seed, precision, progress)
         elif k > 0:
             result["likelihood"] = {"protocol": "not estimated: a run trained with --loss mse has no "
                                                 "likelihood (its decoder variance is undefined)"}
@@ -94,8 +96,6 @@ def evaluate(run: str | Path, denoise: str | None = None, compress: int | None =
                          next(model.parameters()).device)
         result["loss"] = {"recon": per_image(sums)["recon"],
                           "protocol": f"reconstruction {cfg.loss} per image (an AE has no ELBO)"}
-    clean = to_float(test.all_images())  # (N, C, H, W)
-    labels = test.all_labels() if model.conditional else None
     result["reconstruction"] = _reconstruction(model, clean, labels)
     codes, kl_dims = encode_set(model, test)
     stats = latent_stats(codes, kl_dims if model.variational else None)
@@ -170,12 +170,10 @@ def _pixels_protocol(cfg: TrainConfig) -> str:
     return f"Bernoulli likelihood of {cfg.binarize}ally binarized pixels"
 
 
-def _likelihood(model, test: ImageSet, cfg: TrainConfig, k: int, seed: int, precision: str,
-                progress: bool) -> dict:
+def _likelihood(model, images: torch.Tensor, labels: torch.Tensor | None, cfg: TrainConfig, k: int,
+                seed: int, precision: str, progress: bool) -> dict:
     t0 = time.perf_counter()
     device = next(model.parameters()).device
-    images = to_float(test.all_images())
-    labels = test.all_labels() if model.conditional else None
     log_px = log_likelihood(model, images, k, labels, seed=seed, precision=precision, progress=progress)
     seconds = time.perf_counter() - t0
     nll = -log_px
