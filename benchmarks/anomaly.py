@@ -6,8 +6,9 @@ other nine as anomalies. Faces vs non-faces (lfw-faces): train on a seeded 70% o
 score the other 30 faces and the 100 non-face crops.
 
 vaekit: ``AnomalyDetector()`` with its defaults (VAE, MLP 400, 64-d latent, the "combined" score:
-log reconstruction MSE plus the log Mahalanobis distance of the code where it is above its
-training mean, each standardised on the training images; epochs sized to 2000 updates).
+log reconstruction MSE plus the log distance of the code to its 5th-nearest training code in the
+training codes' Mahalanobis metric, each standardised on the training images; epochs sized to
+2000 updates).
 PyOD: ``AutoEncoder()`` with its defaults, in its own environment (benchmarks/.venv-pyod, made
 on first use). Writes the `anomaly` section of RESULTS.md and anomaly.json.
 
@@ -120,8 +121,8 @@ def render(results: dict, args) -> str:
         "class's official training images, score the whole official test set, ROC-AUC with that "
         "class as normal. lfw-faces: train on 70 of the 100 faces, score the other 30 and the 100 "
         "non-face crops. vaekit `AnomalyDetector()` defaults (VAE, MLP 400, latent 64, score = "
-        "\"combined\": standardised log MSE + the standardised log Mahalanobis distance of the "
-        "code where above its training mean) against "
+        "\"combined\": standardised log MSE + the standardised log distance of the code to its "
+        "5th-nearest training code, in the training codes' Mahalanobis metric) against "
         "PyOD's `AutoEncoder()` defaults on the same "
         "flattened pixels in [0, 1]. Seconds: training time per detector.",
         "",

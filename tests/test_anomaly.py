@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from vaekit.anomaly import AnomalyDetector
+from vaekit.anomaly import AnomalyDetector, _kth_distance
 from vaekit.errors import VaekitError
 
 
@@ -64,6 +64,36 @@ def test_save_and_load_give_the_same_scores(fitted, tmp_path):
     assert again.threshold_ == fitted.threshold_
 
 
+def test_kth_distance_is_exact_in_any_chunking():
+    gen = torch.Generator().manual_seed(0)
+    queries, codes = torch.randn(37, 5, generator=gen), torch.randn(23, 5, generator=gen)
+    full = ((queries[:, None] - codes[None]) ** 2).sum(-1).sqrt()  # (37, 23)
+    for k in (1, 3, 23):
+        want = full.sort(1).values[:, k - 1].double()
+        for budget in (1, 50, 1 << 24):  # one query per chunk, two per chunk, all at once
+            assert torch.allclose(_kth_distance(queries, codes, k, budget), want, atol=1e-5)
+
+
+def test_whitened_codes_measure_the_training_mahalanobis_distance(fitted):
+    gen = torch.Generator().manual_seed(1)
+    a, b = torch.randn(6, 4, generator=gen, dtype=torch.float64), torch.randn(6, 4, generator=gen,
+                                                                             dtype=torch.float64)
+    d = a - b
+    mahalanobis = ((d @ fitted.code_precision_) * d).sum(1)
+    euclidean = (fitted._whiten(a) - fitted._whiten(b)).double().pow(2).sum(1)
+    assert torch.allclose(euclidean, mahalanobis, rtol=1e-4)
+    assert fitted.codes_.shape == (len(fitted.decision_scores_), 4)
+
+
+def test_a_training_image_is_nearer_its_neighbours_than_a_new_kind_of_image(fitted):
+    # The combined score's distance part: a horizontal bar's code lies among the training codes,
+    # a vertical bar's does not (leave-one-out keeps the training scores on the same footing).
+    codes = fitted._whiten(fitted.model_.encode(torch.from_numpy(
+        np.concatenate([bars(50, False, seed=6), bars(50, True, seed=7)])[:, None]).float() / 255).mode())
+    near = _kth_distance(codes, fitted.codes_, fitted.neighbors)
+    assert near[:50].median() < near[50:].median()
+
+
 def test_validation_percentile_sets_the_threshold_from_held_out_images(tmp_path):
     det = AnomalyDetector(latent_dim=4, hidden=(64,), epochs=5, batch_size=32, validation_percentile=90)
     det.fit(bars(200, False, seed=0), out=tmp_path / "run")
@@ -83,6 +113,15 @@ def test_wrong_shapes_and_unfitted_use_give_clear_errors(fitted):
         AnomalyDetector(model="ae", score="elbo").fit(bars(10, False, 0))
     with pytest.raises(VaekitError, match="--contamination"):
         AnomalyDetector(contamination=0.7).fit(bars(10, False, 0))
+    with pytest.raises(VaekitError, match="--neighbors"):
+        AnomalyDetector(neighbors=0).fit(bars(10, False, 0))
+
+
+def test_a_detector_folder_without_its_codes_is_refused(fitted, tmp_path):
+    fitted.save(tmp_path / "det")
+    (tmp_path / "det" / "detector_codes.safetensors").unlink()
+    with pytest.raises(VaekitError, match="detector_codes.safetensors is missing"):
+        AnomalyDetector.load(tmp_path / "det")
 
 
 def test_cli_fit_and_score_a_folder(tmp_path, data_home):

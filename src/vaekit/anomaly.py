@@ -19,17 +19,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
 from vaekit.checkpoint import load
 from vaekit.config import TrainConfig
 from vaekit.datasets import Dataset, ImageSet, check_batch, make_splits, to_float
 from vaekit.errors import VaekitError
-from vaekit.files import write_json
+from vaekit.files import atomic_write, write_json
 from vaekit.losses import reconstruction
 from vaekit.tasks.rundata import ARRAY_DATA, run_data
 
 SCORES = ("combined", "mse", "bce", "elbo")
 DETECTOR_FILE = "detector.json"
+CODES_FILE = "detector_codes.safetensors"  # the whitened training codes the neighbour distance needs
 
 
 class AnomalyDetector:
@@ -37,10 +39,10 @@ class AnomalyDetector:
 
     model, backbone, latent_dim, hidden, epochs, batch_size, lr, loss, seed: the training
     settings (see ``vaekit.TrainConfig``); epochs and batch size are sized to the data if None.
-    score: "combined" (the default: how badly an image reconstructs plus how much farther than
-        usual its code lies from the training codes -- log MSE and log Mahalanobis distance of
-        the posterior mean to the training codes' Gaussian, each standardised on the training
-        images; the distance term counts only above its training mean),
+    score: "combined" (the default: how badly an image reconstructs plus how far its code lies
+        from the nearest training codes -- log MSE plus the log distance of the posterior mean to
+        its ``neighbors``-th nearest training code, measured in the training codes' whitened
+        (Mahalanobis) metric; each part standardised on the training images),
         "mse" (mean squared error of the decoded posterior mean, per pixel), "bce" (binary
         cross-entropy of the same, nats per image) or "elbo" (negative ELBO, averaged over
         ``elbo_samples`` posterior draws; VAEs only). Higher is more anomalous for all four.
@@ -48,6 +50,8 @@ class AnomalyDetector:
         (1 - contamination) quantile of ``decision_scores_``.
     validation_percentile: if set, ``threshold_`` is instead this percentile of the scores of
         held-out training images (10% of them), which the network never trained on.
+    neighbors: which nearest training code the "combined" score measures the distance to (1 is
+        the nearest; a few more make it robust to anomalies among the training images).
     classes: with a labelled data set given by name, train on these classes only.
     """
 
@@ -55,7 +59,7 @@ class AnomalyDetector:
                  hidden: tuple[int, ...] = (400,), score: str = "combined", contamination: float = 0.1,
                  validation_percentile: float | None = None, epochs: int | None = None,
                  batch_size: int | None = None, lr: float = 6e-3, loss: str = "bce",
-                 classes: list[int] | None = None, elbo_samples: int = 8, seed: int = 0,
+                 classes: list[int] | None = None, elbo_samples: int = 8, neighbors: int = 5, seed: int = 0,
                  image_size: int | None = None, progress: bool = False):
         self.model = model
         self.backbone = backbone
@@ -70,6 +74,7 @@ class AnomalyDetector:
         self.loss = loss
         self.classes = classes
         self.elbo_samples = elbo_samples
+        self.neighbors = neighbors
         self.seed = seed
         self.image_size = image_size
         self.progress = progress
@@ -122,6 +127,8 @@ class AnomalyDetector:
             raise VaekitError(f"--score: expected one of {', '.join(SCORES)}, got {self.score!r}")
         if self.score == "elbo" and self.model != "vae":
             raise VaekitError("--score elbo: needs a VAE (--model vae); an AE has no ELBO")
+        if self.neighbors < 1:
+            raise VaekitError(f"--neighbors: expected an integer >= 1, got {self.neighbors}")
         if not 0 < self.contamination < 0.5:
             raise VaekitError(f"--contamination: expected a share in (0, 0.5), got {self.contamination}")
         if self.validation_percentile is not None and not 0 < self.validation_percentile < 100:
@@ -130,7 +137,7 @@ class AnomalyDetector:
 
     @torch.no_grad()
     def _fit_code_statistics(self, train: ImageSet) -> torch.Tensor:
-        """The training codes' Gaussian and the scale of both parts of the "combined" score.
+        """The training codes' whitened copy and the scale of both parts of the "combined" score.
 
         Returns the training images' (2, N) log parts, so that fit need not encode them again.
         """
@@ -143,6 +150,9 @@ class AnomalyDetector:
 
         z = torch.cat(codes)  # (N, D) posterior means
         n, d = z.shape
+        if n < self.neighbors + 1:
+            raise VaekitError(f"--neighbors {self.neighbors}: needs more than that many training images, "
+                              f"got {n}")
         if n >= 10 * d:
             # Enough images per dimension for the sample covariance. Its small-variance directions
             # are where anomalies stand out, so shrinking them away costs AUC (measured on
@@ -156,22 +166,24 @@ class AnomalyDetector:
             lw = LedoitWolf().fit(z.numpy())
             self.code_mean_ = torch.from_numpy(lw.location_).double()
             self.code_precision_ = torch.from_numpy(lw.precision_).double()
-        parts = torch.stack([torch.cat(errors).log(), self._mahalanobis(z).log()])  # (2, N)
+        self.codes_ = self._whiten(z)  # (N, D) float32
+        # Leave-one-out for the training images themselves: their nearest code is their own.
+        near = _kth_distance(self.codes_, self.codes_, self.neighbors + 1)
+        parts = torch.stack([torch.cat(errors).log(), near.clamp(min=1e-12).log()])  # (2, N)
         self.part_scale_ = torch.stack([parts.mean(1), parts.std(1).clamp(min=1e-12)])  # (2, 2)
         return parts
 
-    def _combine(self, parts: torch.Tensor) -> np.ndarray:
-        """(2, B) log MSE and log Mahalanobis -> the "combined" score (B,)."""
-        mean, std = self.part_scale_
-        z = (parts - mean[:, None]) / std[:, None]  # (2, B) standardised on the training images
-        # The code's distance counts only when it is larger than usual: a code closer to the
-        # centre than the training codes (an image the encoder cannot place) is no evidence of
-        # normality, and its reconstruction error decides.
-        return (z[0] + z[1].clamp(min=0)).cpu().numpy()
+    def _whiten(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, D) codes -> (B, D) float32 where Euclidean distance is the training Mahalanobis one."""
+        # precision = L L^T, so (a - b)^T precision (a - b) = |(a - b) L|^2
+        factor = torch.linalg.cholesky((self.code_precision_ + self.code_precision_.T) / 2)
+        return ((z.double() - self.code_mean_) @ factor).float()
 
-    def _mahalanobis(self, z: torch.Tensor) -> torch.Tensor:
-        d = z.double() - self.code_mean_
-        return ((d @ self.code_precision_) * d).sum(1).clamp(min=1e-12)
+    def _combine(self, parts: torch.Tensor) -> np.ndarray:
+        """(2, B) log MSE and log neighbour distance -> the "combined" score (B,)."""
+        mean, std = self.part_scale_
+        # Both parts standardised on the training images, so neither dominates by its units.
+        return ((parts - mean[:, None]) / std[:, None]).sum(0).cpu().numpy()
 
     def _score_set(self, images: ImageSet) -> np.ndarray:
         """Scores of every image of an ImageSet, in batches."""
@@ -196,7 +208,8 @@ class AnomalyDetector:
                                  for _ in range(self.elbo_samples)]).mean(0)
             return (recon + q.kl()).double().cpu().numpy()
         if self.score == "combined":
-            return self._combine(torch.stack([_mse(model, x, q).log(), self._mahalanobis(q.mode()).log()]))
+            near = _kth_distance(self._whiten(q.mode().cpu()), self.codes_, self.neighbors)
+            return self._combine(torch.stack([_mse(model, x, q).cpu().log(), near.clamp(min=1e-12).log()]))
         if self.score == "bce":
             return reconstruction(model.decode_logits(q.mode()), x, "bce").double().cpu().numpy()
         return _mse(model, x, q).cpu().numpy()
@@ -234,6 +247,7 @@ class AnomalyDetector:
                 raise VaekitError(f"{path}: already exists; choose a new folder for the detector")
             shutil.copytree(self.run_, path)
         settings = {k: v for k, v in vars(self).items() if not k.endswith("_")}
+        atomic_write(path / CODES_FILE, lambda p: save_file({"codes": self.codes_.contiguous()}, str(p)))
         write_json(path / DETECTOR_FILE, {
             "settings": settings, "threshold": self.threshold_,
             "train_scores": self.decision_scores_.tolist(),
@@ -250,7 +264,11 @@ class AnomalyDetector:
             raise VaekitError(f"{path}: not an anomaly detector (no {DETECTOR_FILE}); make one with "
                               "`vaekit anomaly fit`")
         meta = json.loads(meta_file.read_text())
+        if not (path / CODES_FILE).is_file():
+            raise VaekitError(f"{path}: {CODES_FILE} is missing (the detector was saved by an older "
+                              "vaekit or is incomplete); fit it again with `vaekit anomaly fit`")
         det = cls(**meta["settings"])
+        det.codes_ = load_file(str(path / CODES_FILE))["codes"]
         det.run_ = path
         det.model_ = load(path).eval()
         det.threshold_ = float(meta["threshold"])
@@ -266,6 +284,17 @@ def _batches(images: ImageSet, batch_size: int = 1000):
     """Float batches (B, C, H, W) in [0, 1] of an ImageSet, in order."""
     for s in range(0, len(images), batch_size):
         yield to_float(images.take(torch.arange(s, min(s + batch_size, len(images)))))
+
+
+def _kth_distance(queries: torch.Tensor, codes: torch.Tensor, k: int, budget: int = 1 << 24) -> torch.Tensor:
+    """Distance from each query (M, D) to its k-th nearest row of ``codes`` (N, D): (M,) float64.
+
+    Exact and brute force, in query chunks of at most ``budget`` distances (2^24: 64 MiB), so
+    memory stays flat whatever N is; about 0.1 s for 10,000 queries against 6,000 codes here.
+    """
+    chunk = max(1, budget // max(1, len(codes)))
+    return torch.cat([torch.cdist(queries[s : s + chunk], codes).topk(k, largest=False).values[:, -1]
+                      for s in range(0, len(queries), chunk)] or [torch.zeros(0)]).double()
 
 
 def _mse(model, x: torch.Tensor, q) -> torch.Tensor:

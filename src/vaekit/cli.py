@@ -623,8 +623,12 @@ def anomaly_fit(
     ] = None,
     model: Annotated[str, typer.Option(help="ae or vae.")] = "vae",
     backbone: Annotated[str, typer.Option(help="mlp or conv.")] = "mlp",
-    latent_dim: Annotated[int, typer.Option(help="Size of the latent code.")] = 16,
-    score: Annotated[str, typer.Option(help="mse, bce or elbo (VAE only); higher = more anomalous.")] = "mse",
+    latent_dim: Annotated[int, typer.Option(help="Size of the latent code.")] = 64,
+    score: Annotated[str, typer.Option(
+        help="combined (reconstruction error + distance of the code to the nearest training codes), "
+             "mse, bce or elbo (VAE only); higher = more anomalous.")] = "combined",
+    neighbors: Annotated[int, typer.Option(
+        help="combined: distance to this nearest training code (more = robust to anomalies in training).")] = 5,
     contamination: Annotated[
         float, typer.Option(help="Expected share of anomalies among the training images; sets the threshold.")
     ] = 0.1,
@@ -643,7 +647,7 @@ def anomaly_fit(
     if out.exists():
         raise VaekitError(f"--out {out}: already exists; choose a new folder for the detector")
     det = AnomalyDetector(model=model, backbone=backbone, latent_dim=latent_dim, score=score,
-                          contamination=contamination, validation_percentile=validation_percentile,
+                          neighbors=neighbors, contamination=contamination, validation_percentile=validation_percentile,
                           epochs=epochs, classes=_classes(classes), seed=seed, image_size=image_size,
                           progress=progress)
     det.fit(data, out=out)
