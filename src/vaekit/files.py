@@ -8,6 +8,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+# The process's umask, read once at import (reading it means setting it, which is not thread-safe
+# later). mkstemp creates files 0600; written files get the mode a plain open() would give them.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def atomic_write(path: str | Path, write: Callable[[Path], None] | bytes | str,
                  durable: bool = False) -> Path:
@@ -27,6 +32,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None] | bytes | str,
             write(tmp)
         else:
             tmp.write_bytes(write.encode() if isinstance(write, str) else write)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         if durable:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
