@@ -290,7 +290,8 @@ def _kth_distance(queries: torch.Tensor, codes: torch.Tensor, k: int, budget: in
     """Distance from each query (M, D) to its k-th nearest row of ``codes`` (N, D): (M,) float64.
 
     Exact and brute force, in query chunks of at most ``budget`` distances (2^24: 64 MiB), so
-    memory stays flat whatever N is; about 0.1 s for 10,000 queries against 6,000 codes here.
+    memory stays flat whatever N is. On 2 cores: 0.5 s for 10,000 queries against 6,000 64-d
+    codes, 16 s for a 60,000-image training set against itself.
     """
     chunk = max(1, budget // max(1, len(codes)))
     return torch.cat([torch.cdist(queries[s : s + chunk], codes).topk(k, largest=False).values[:, -1]
