@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from vaekit.metrics import frechet_distance, frechet_from_stats, latent_stats, psnr, ssim
+from vaekit.metrics import effective_classes, frechet_distance, frechet_from_stats, latent_stats, psnr, ssim
 
 
 def test_identical_sets_are_at_distance_zero():
@@ -35,6 +35,14 @@ def test_samples_of_shifted_gaussians_approach_the_closed_form():
     b = 2.0 * torch.randn(200_000, 3, generator=g, dtype=torch.float64) + torch.tensor([1.0, 0.0, -1.0])
     expected = 2.0 + 3 * (1 + 4 - 2 * 2)  # |shift|^2 + sum (1 + 4 - 2 sqrt(4))
     assert frechet_distance(a, b) == pytest.approx(expected, rel=0.02)
+
+
+def test_effective_classes_known_values():
+    assert effective_classes(torch.full((10,), 0.1)) == pytest.approx(10)
+    assert effective_classes(torch.tensor([0.0, 1.0, 0.0])) == pytest.approx(1)
+    assert effective_classes(torch.tensor([0.5, 0.5, 0.0, 0.0])) == pytest.approx(2)
+    # two classes at 3:1 -> exp(H) with H = -(3/4 ln 3/4 + 1/4 ln 1/4)
+    assert effective_classes(torch.tensor([0.75, 0.25])) == pytest.approx(math.exp(0.5623351446))
 
 
 def test_latent_stats_known_values():

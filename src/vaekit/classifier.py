@@ -73,6 +73,11 @@ class ReferenceClassifier:
         """Fréchet distance between the features of two image sets (N, C, H, W) in [0, 1]."""
         return frechet_distance(self.features(real), self.features(generated))
 
+    def class_shares(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (classes,): the share of images the classifier assigns to each class."""
+        probs = self.probabilities(images)
+        return torch.bincount(probs.argmax(1), minlength=probs.shape[1]).double() / max(1, len(probs))
+
     def confidence(self, images: torch.Tensor) -> float:
         """Mean top-class probability: how sure the classifier is that images show some class."""
         return float(self.probabilities(images).max(1).values.mean())

@@ -305,6 +305,7 @@ def compare(
     for name, entry in result["models"].items():
         fd = (
             f"Fréchet distance of prior samples {entry['frechet_prior']:.1f}, "
+            f"{entry['effective_classes_prior']:.1f} classes in them, "
             if "frechet_prior" in entry
             else ""
         )

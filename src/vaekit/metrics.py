@@ -34,6 +34,17 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     return frechet_from_stats(a.mean(0), torch.cov(a.T), b.mean(0), torch.cov(b.T))
 
 
+def effective_classes(shares: torch.Tensor) -> float:
+    """exp(entropy) of a class histogram (K,) summing to 1: how many classes it covers evenly.
+
+    K for a uniform histogram, 1 when everything falls in one class; a set of generated images
+    that collapses onto a few classes scores low however sharp each image is.
+    """
+    p = shares.double()
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
 def latent_stats(codes: torch.Tensor, kl_per_dim: torch.Tensor | None = None) -> dict:
     """Statistics of a set of latent codes (N, D), usually posterior means of test images.
 

@@ -92,8 +92,11 @@ def scatter_panels(panels: list[tuple[str, np.ndarray, np.ndarray | None]], path
 
 
 def bars(series: dict[str, list[float]], path: str | Path, title: str, xlabel: str,
-         ylabel: str) -> Path:
-    """Grouped bar chart, one group per index and one bar per named series, as a PNG."""
+         ylabel: str, labels: list[str] | None = None) -> Path:
+    """Grouped bar chart, one group per index and one bar per named series, as a PNG.
+
+    labels: names for the groups on the x axis (default: their indices).
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(max(5.0, 0.35 * len(next(iter(series.values()))) + 3), 3.6))
@@ -102,6 +105,9 @@ def bars(series: dict[str, list[float]], path: str | Path, title: str, xlabel: s
     for k, (name, values) in enumerate(series.items()):
         xs = np.arange(len(values)) + k * width
         ax.bar(xs, values, width=width, label=name)
+    if labels is not None:
+        ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2)
+        ax.set_xticklabels(labels, rotation=90 if max(map(len, labels)) > 3 else 0, fontsize=8)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

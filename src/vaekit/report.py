@@ -53,6 +53,7 @@ def write_report(result: dict, out: Path) -> Path:
         ("Fréchet distance, reconstructions ↓", lambda e: e.get("frechet_recon", "-")),
         ("classifier confidence on prior samples ↑", lambda e: e.get("confidence_prior", "-")),
         ("classifier confidence on reconstructions", lambda e: e.get("confidence_recon", "-")),
+        ("classes in prior samples (effective number) ↑", lambda e: e.get("effective_classes_prior", "-")),
         ("share of test codes within 3σ of N(0, 1)", lambda e: e["latent"]["within_3sigma"]),
         ("largest |code coordinate|", lambda e: e["latent"]["max_abs"]),
         ("active units (Cov E[z|x] > 0.01)", lambda e: e["latent"]["active_units"]),
@@ -119,7 +120,13 @@ def write_report(result: dict, out: Path) -> Path:
         "reconstructions from the posterior mean.</p>" + _pair(out, result, "recon", "reconstructions"),
         "<h2>Random points: decoding z ~ N(0, I)</h2><p class='note'>64 draws from the prior, decoded. "
         "A model that can generate turns them into plausible images.</p>"
-        + _pair(out, result, "prior", "prior samples"),
+        + _pair(out, result, "prior", "prior samples")
+        + (_img(out, figs["class_shares"], "classes of prior samples")
+           + "<p class='note'>The reference classifier's verdict on every decoded draw. A model whose "
+           "samples cover the classes as the test images do can generate; bars piled on a few classes "
+           "mean random points land in a small part of what the model learnt. The effective number "
+           "of classes in the table is exp(entropy) of these shares.</p>"
+           if "class_shares" in figs else ""),
         "<h2>The latent space</h2>" + latent_html,
         f"<h2>Latent statistics</h2><table><tr><th>dim</th>{stat_head}</tr>{stat_rows}</table>"
         + (_img(out, figs["kl_per_dim"], "KL per dimension") if "kl_per_dim" in figs else ""),

@@ -18,7 +18,7 @@ from vaekit.classifier import reference_classifier
 from vaekit.datasets import to_float
 from vaekit.errors import VaekitError
 from vaekit.files import write_json
-from vaekit.metrics import latent_stats
+from vaekit.metrics import effective_classes, latent_stats
 from vaekit.plots import bars, save_grid, scatter_panels
 from vaekit.report import write_report
 from vaekit.tasks.generate import reconstruct_pairs, sample_images
@@ -62,6 +62,7 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path, seed: int = 0
         "test_protocol": splits.test_protocol,
         "latent_dim": models[0].latent_dim,
         "eval_images": n_eval,
+        "class_names": list(data.class_names or []),
         "classifier": clf.info if clf else None,
         "models": {},
     }
@@ -80,6 +81,9 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path, seed: int = 0
             entry["frechet_recon"] = clf.frechet(real, recon)
             entry["confidence_prior"] = clf.confidence(samples)
             entry["confidence_recon"] = clf.confidence(recon)
+            shares = clf.class_shares(samples)
+            entry["class_shares_prior"] = shares.tolist()
+            entry["effective_classes_prior"] = effective_classes(shares)
         fig = {
             "recon": save_grid(reconstruct_pairs(model, real[:32]), figures / f"recon_{tag}.png"),
             "prior": save_grid(samples[:64], figures / f"prior_{tag}.png"),
@@ -105,11 +109,26 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path, seed: int = 0
                 kl, figures / "kl_per_dim.png", "KL per latent dimension", "dimension", "nats per image"
             ).relative_to(out)
         )
+    if clf is not None:
+        result["figures"]["class_shares"] = _class_share_figure(result, labels[:n_eval], data.class_names,
+                                                                figures, out)
     result["pairs"] = pairs
     result["verdict"] = verdict(result)
     write_json(out / "compare.json", result)
     write_report(result, out)
     return result
+
+
+def _class_share_figure(result: dict, labels: torch.Tensor, class_names, figures: Path, out: Path) -> str:
+    """Bars: which classes the reference classifier sees in each model's prior samples, and the
+    test images' own class shares for reference."""
+    series = {f"{n}: prior samples": e["class_shares_prior"] for n, e in result["models"].items()}
+    k = len(class_names)
+    series["test images"] = (torch.bincount(labels, minlength=k).double() / len(labels)).tolist()
+    n = result["eval_images"]
+    path = bars(series, figures / "class_shares.png", f"Classes the reference classifier sees in {n:,} "
+                "decoded N(0, I) draws", "class", "share of images", labels=list(class_names))
+    return str(path.relative_to(out))
 
 
 def _top_dims(stats: dict, latent_dim: int, k: int = 10) -> list[int]:
@@ -174,6 +193,14 @@ def verdict(result: dict) -> str:
             f"{g['confidence_prior']:.0%} vs {w['confidence_prior']:.0%}), while their reconstructions "
             f"score {g['frechet_recon']:.1f} vs {w['frechet_recon']:.1f}: both reconstruct, but only "
             f"random points of the {good} decode into images like the data."
+        )
+        k = len(g["class_shares_prior"])
+        top = max(range(k), key=lambda c: w["class_shares_prior"][c])
+        names = result.get("class_names") or [str(c) for c in range(k)]
+        parts.append(
+            f"The classifier reads the {good}'s samples as an effective {g['effective_classes_prior']:.1f} "
+            f"of {k} classes and the {bad}'s as {w['effective_classes_prior']:.1f} "
+            f"({w['class_shares_prior'][top]:.0%} of them read as {names[top]})."
         )
     parts.append(
         f"{a['latent']['within_3sigma']:.0%} of the {na}'s test codes lie within 3σ of N(0, 1) in "
