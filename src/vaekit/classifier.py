@@ -21,7 +21,7 @@ from torch import nn
 from vaekit.datasets import Dataset, ImageSet, to_float
 from vaekit.datasets.store import data_root
 from vaekit.files import atomic_write, write_json
-from vaekit.metrics import frechet_distance
+from vaekit.metrics import frechet_from_stats
 
 FEATURES = 128
 
@@ -69,18 +69,28 @@ class ReferenceClassifier:
         return torch.cat([F.softmax(self.net(images[s : s + batch_size].float()), 1)
                           for s in range(0, len(images), batch_size)])
 
-    def frechet(self, real: torch.Tensor, generated: torch.Tensor) -> float:
-        """Fréchet distance between the features of two image sets (N, C, H, W) in [0, 1]."""
-        return frechet_distance(self.features(real), self.features(generated))
+    def reference(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean (128,) and covariance (128, 128) of real images' features, float64: computed once,
+        then compared with any number of generated sets by ``judge``."""
+        feats = self.features(real).double()
+        return feats.mean(0), torch.cov(feats.T)
 
-    def class_shares(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) -> (classes,): the share of images the classifier assigns to each class."""
-        probs = self.probabilities(images)
-        return torch.bincount(probs.argmax(1), minlength=probs.shape[1]).double() / max(1, len(probs))
-
-    def confidence(self, images: torch.Tensor) -> float:
-        """Mean top-class probability: how sure the classifier is that images show some class."""
-        return float(self.probabilities(images).max(1).values.mean())
+    @torch.no_grad()
+    def judge(self, reference: tuple[torch.Tensor, torch.Tensor], generated: torch.Tensor,
+              batch_size: int = 1000) -> dict:
+        """One pass over generated images (N, C, H, W) in [0, 1]: their Fréchet distance to the
+        ``reference`` set, the classifier's mean top-class probability ("confidence"), and the
+        share of them it assigns to each class ("shares", (classes,) float64)."""
+        feats, probs = [], []
+        for s in range(0, len(generated), batch_size):
+            f = self.net.embed(generated[s : s + batch_size].float())  # (B, 128)
+            feats.append(f)
+            probs.append(F.softmax(self.net.out(f), 1))
+        feats, probs = torch.cat(feats).double(), torch.cat(probs)
+        top = probs.max(1)
+        shares = torch.bincount(top.indices, minlength=probs.shape[1]).double() / max(1, len(probs))
+        return {"frechet": frechet_from_stats(*reference, feats.mean(0), torch.cov(feats.T)),
+                "confidence": float(top.values.mean()), "shares": shares}
 
 
 def _cache_stem(name: str, shape: tuple[int, int, int]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -150,10 +151,13 @@ def _sample_quality(run: Path, model, clf, real: torch.Tensor, seed: int) -> dic
     """Fréchet distance and classifier confidence of decoded prior and mixture samples."""
     n = len(real)
     prior = sample_images(model, n, seed)
-    out = {"frechet_prior": clf.frechet(real, prior), "confidence_prior": clf.confidence(prior)}
+    reference = clf.reference(real)  # the test images' features, once for both sample sets
+    judged = clf.judge(reference, prior)
+    out = {"frechet_prior": judged["frechet"], "confidence_prior": judged["confidence"]}
     if not model.conditional:  # a cvae's codes depend on the label; one mixture does not fit them
         gmm = decode_codes(model, gmm_codes(run_gmm(run, model, GMM_COMPONENTS, seed), n, seed))
-        out |= {"frechet_gmm": clf.frechet(real, gmm), "confidence_gmm": clf.confidence(gmm)}
+        judged = clf.judge(reference, gmm)
+        out |= {"frechet_gmm": judged["frechet"], "confidence_gmm": judged["confidence"]}
     return out | {
         "classifier_test_accuracy": clf.test_accuracy,
         "protocol": (f"{n} decoded samples vs the {n} test images, Fréchet distance of the reference "
@@ -217,8 +221,6 @@ def _reconstruction(model, clean: torch.Tensor, labels: torch.Tensor | None = No
 def format_table(result: dict, protocols: bool = True) -> str:
     """The evaluation as aligned text rows: section, metric, value; with ``protocols``, each
     section's protocol sentence follows its rows, wrapped."""
-    import textwrap
-
     blocks = []  # (section label, [(metric, value)], protocol)
     for section in ("elbo", "likelihood", "loss", "reconstruction", "latent", "samples", "compress",
                     "denoise"):

@@ -36,7 +36,7 @@ def binarized_images(images: ImageSet, seed: int) -> ImageSet:
     for s in range(0, n, _CHUNK):
         idx = torch.arange(s, min(s + _CHUNK, n))
         grey = images.take(idx).float().div_(255.0)
-        out[s : s + len(idx)] = torch.bernoulli(grey, generator=gen).mul_(255).to(torch.uint8)
+        out[s : s + len(idx)] = binarize(grey, gen).mul_(255).to(torch.uint8)
     return ImageSet(out, images.all_labels())
 
 

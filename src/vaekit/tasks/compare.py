@@ -57,6 +57,7 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path, seed: int = 0
     pairs = pick_pairs(len(test), labels, data.class_names, 5, gen)
     ends = to_float(test.take(torch.tensor([i for pair in pairs for i in pair], dtype=torch.long)))
     models = [load(r) for r in runs]
+    reference = clf.reference(real) if clf is not None else None  # real features, once
     result = {
         "data": configs[0]["train"]["data"],
         "test_protocol": splits.test_protocol,
@@ -77,13 +78,11 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path, seed: int = 0
         recon = torch.cat([model.reconstruct(real[s : s + 1000]) for s in range(0, n_eval, 1000)])
         entry = {"run": str(run), "kind": cfg["model"]["model"], "summary": summary, "latent": stats}
         if clf is not None:
-            entry["frechet_prior"] = clf.frechet(real, samples)
-            entry["frechet_recon"] = clf.frechet(real, recon)
-            entry["confidence_prior"] = clf.confidence(samples)
-            entry["confidence_recon"] = clf.confidence(recon)
-            shares = clf.class_shares(samples)
-            entry["class_shares_prior"] = shares.tolist()
-            entry["effective_classes_prior"] = effective_classes(shares)
+            prior, rebuilt = clf.judge(reference, samples), clf.judge(reference, recon)
+            entry["frechet_prior"], entry["frechet_recon"] = prior["frechet"], rebuilt["frechet"]
+            entry["confidence_prior"], entry["confidence_recon"] = prior["confidence"], rebuilt["confidence"]
+            entry["class_shares_prior"] = prior["shares"].tolist()
+            entry["effective_classes_prior"] = effective_classes(prior["shares"])
         fig = {
             "recon": save_grid(reconstruct_pairs(model, real[:32]), figures / f"recon_{tag}.png"),
             "prior": save_grid(samples[:64], figures / f"prior_{tag}.png"),
@@ -123,8 +122,8 @@ def _class_share_figure(result: dict, labels: torch.Tensor, class_names, figures
     """Bars: which classes the reference classifier sees in each model's prior samples, and the
     test images' own class shares for reference."""
     series = {f"{n}: prior samples": e["class_shares_prior"] for n, e in result["models"].items()}
-    k = len(class_names)
-    series["test images"] = (torch.bincount(labels, minlength=k).double() / len(labels)).tolist()
+    counts = torch.bincount(labels, minlength=len(class_names)).double()  # (classes,)
+    series["test images"] = (counts / len(labels)).tolist()
     n = result["eval_images"]
     path = bars(series, figures / "class_shares.png", f"Classes the reference classifier sees in {n:,} "
                 "decoded N(0, I) draws", "class", "share of images", labels=list(class_names))
@@ -196,7 +195,7 @@ def verdict(result: dict) -> str:
         )
         k = len(g["class_shares_prior"])
         top = max(range(k), key=lambda c: w["class_shares_prior"][c])
-        names = result.get("class_names") or [str(c) for c in range(k)]
+        names = result["class_names"]
         parts.append(
             f"The classifier reads the {good}'s samples as an effective {g['effective_classes_prior']:.1f} "
             f"of {k} classes and the {bad}'s as {w['effective_classes_prior']:.1f} "
