@@ -17,7 +17,7 @@ def tiny_runs(tmp_path_factory):
     photos = make_image_folder(root / "photos", classes=3, per_class=30, mode="L")
     out = root / "study"
     proc = run_cli("compare", "--data", str(photos), "--image-size", "12", "--latent-dim", "3",
-                   "--epochs", "3", "--out", str(out), "--no-progress",
+                   "--hidden", "32", "--epochs", "3", "--out", str(out), "--no-progress",
                    env={"VAEKIT_DATA": str(data_home)})
     return out, data_home, proc
 
@@ -27,6 +27,8 @@ def test_compare_writes_report_json_and_figures(tiny_runs):
     assert f"report: {out / 'report.html'}" in proc.stdout
     result = json.loads((out / "compare.json").read_text())
     assert set(result["models"]) == {"AE", "VAE"}
+    for kind in ("ae", "vae"):  # --hidden reaches both models
+        assert json.loads((out / kind / "config.json").read_text())["model"]["hidden"] == [32]
     assert result["classifier"]["classes"] == 3
     for entry in result["models"].values():
         for key in ("frechet_prior", "frechet_recon", "confidence_prior", "latent"):
@@ -64,21 +66,24 @@ def test_compare_two_existing_runs_and_single_run_commands(tiny_runs, tmp_path):
     assert proc.returncode == 2 and "past the end of the test split" in proc.stderr
     proc = run_cli("compare", str(vae), check=False, env=env)
     assert proc.returncode == 2 and "exactly two run folders" in proc.stderr
+    proc = run_cli("compare", "--hidden", "512x2", "--out", str(tmp_path / "bad"), check=False, env=env)
+    assert proc.returncode == 2 and "--hidden: expected comma-separated integers" in proc.stderr
+    assert not (tmp_path / "bad").exists()  # refused before anything was trained or written
 
 
 def test_mnist_2d_vae_generates_and_stays_near_the_prior(tmp_path):
-    # The founding documents' lesson, measured as `make demo` does: 30 epochs each, 2-D latent,
-    # same budget and seed. Measured here: prior-sample Fréchet distance VAE 311 vs AE 625, 96% vs
-    # 43% of test codes within 3 sigma, largest AE coordinate 65; the classifier sees an effective
-    # 8.6 of 10 classes in the VAE's samples and 5.2 in the AE's. (A 3x Fréchet gap is not reached
-    # yet: the VAE's blur costs it in this feature space; its reconstructions score 236 vs 202.)
+    # The founding documents' lesson on compare's default MLP (512-512), 30 epochs each, 2-D
+    # latent, same seed: `make demo` trains 100 epochs, which takes longer than a test should.
+    # Measured here: prior-sample Fréchet distance VAE 160 vs AE 405 (seeds 1, 2: 2.45x, 2.37x),
+    # 98% vs 56% of test codes within 3 sigma; the classifier sees an effective 9.3 of 10 classes
+    # in the VAE's samples and 6.6 in the AE's.
     out = tmp_path / "mnist"
     run_cli("compare", "--data", "mnist", "--latent-dim", "2", "--epochs", "30", "--out", str(out),
             "--no-progress")
     result = json.loads((out / "compare.json").read_text())
     ae, vae = result["models"]["AE"], result["models"]["VAE"]
     assert result["classifier"]["test_accuracy"] > 0.97
-    assert vae["frechet_prior"] < 0.67 * ae["frechet_prior"]
+    assert vae["frechet_prior"] < 0.5 * ae["frechet_prior"]
     assert vae["effective_classes_prior"] > ae["effective_classes_prior"] + 2
     assert vae["latent"]["within_3sigma"] >= 0.95
     assert ae["latent"]["within_3sigma"] < 0.8 and ae["latent"]["max_abs"] > 3 * vae["latent"]["max_abs"]
