@@ -21,7 +21,7 @@ data: install
 demo: install
 	$(BIN)/vaekit data fetch mnist
 	rm -rf runs/demo
-	$(BIN)/vaekit compare --data mnist --latent-dim 2 --epochs 100 --out runs/demo
+	$(BIN)/vaekit compare --data mnist --latent-dim 2 --epochs 80 --out runs/demo
 	@echo "open runs/demo/report.html in a browser; the two runs are runs/demo/ae and runs/demo/vae"
 
 test: data

@@ -73,7 +73,7 @@ def test_compare_two_existing_runs_and_single_run_commands(tiny_runs, tmp_path):
 
 def test_mnist_2d_vae_generates_and_stays_near_the_prior(tmp_path):
     # The founding documents' lesson on compare's default MLP (512-512), 30 epochs each, 2-D
-    # latent, same seed: `make demo` trains 100 epochs, which takes longer than a test should.
+    # latent, same seed: `make demo` trains 80 epochs, which takes longer than a test should.
     # Measured here: prior-sample Fréchet distance VAE 160 vs AE 405 (seeds 1, 2: 2.45x, 2.37x),
     # 98% vs 56% of test codes within 3 sigma; the classifier sees an effective 9.3 of 10 classes
     # in the VAE's samples and 6.6 in the AE's.
