@@ -51,3 +51,22 @@ def data_home(tmp_path, monkeypatch):
     home = tmp_path / "vaekit-data"
     monkeypatch.setenv("VAEKIT_DATA", str(home))
     return home
+
+
+# Tiny settings every in-process training test shares: 8x8 grey images, small networks, float32
+# (bit-exact resumes), a few steps per epoch.
+TINY = dict(latent_dim=3, hidden=[16], channels=[4, 8], image_size=8, image_channels=1, epochs=2,
+            batch_size=16, lr=3e-3, precision="32", progress=False, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """A labelled folder of 2 x 40 small images, and a private $VAEKIT_DATA for its cache."""
+    root = tmp_path_factory.mktemp("tiny")
+    old = os.environ.get("VAEKIT_DATA")
+    os.environ["VAEKIT_DATA"] = str(root / "cache")
+    yield make_image_folder(root / "images", classes=2, per_class=40, size=(12, 12))
+    if old is None:
+        os.environ.pop("VAEKIT_DATA", None)
+    else:
+        os.environ["VAEKIT_DATA"] = old

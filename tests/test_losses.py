@@ -1,12 +1,14 @@
 """Known-answer tests of the loss terms."""
 
 import math
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 
-from vaekit.losses import objective, reconstruction, reconstruction_sum
-from vaekit.models import DiagonalGaussian, PointPosterior
+from vaekit.losses import reconstruction, reconstruction_sum
+from vaekit.models import DiagonalGaussian, build_model
+from vaekit.objectives import Batch, elbo, iwae
 
 
 def test_bce_on_logits_matches_bce_of_sigmoid():
@@ -38,36 +40,58 @@ def test_kl_matches_monte_carlo():
     assert abs(mc.item() - q.kl().item()) < 0.02
 
 
-def test_objective_is_mean_of_recon_plus_beta_kl():
-    logits, x = torch.randn(1, 4, 1, 3, 3), torch.rand(4, 1, 3, 3)  # one sample per image
-    q = DiagonalGaussian(torch.randn(4, 2), torch.randn(4, 2))
-    z = q.sample(n=1)
-    loss, recon, kl = objective(logits, q, z, x, "bce", beta=2.0)
-    assert torch.allclose(loss, (reconstruction(logits[0], x, "bce") + 2.0 * q.kl()).mean(), atol=1e-4)
-    loss_ae, _, kl_ae = objective(logits, PointPosterior(torch.randn(4, 2)), z, x, "bce", 1.0)
-    assert kl_ae.item() == 0.0
+def _net_and_images(k: int = 1, beta: float = 1.0):
+    net = build_model(image_shape=(1, 3, 3), latent_dim=2, hidden=[4])
+    x = torch.rand(4, 1, 3, 3)
+    return net, x, SimpleNamespace(k=k, loss="bce", beta=beta)
 
 
-def test_elbo_objective_averages_the_reconstruction_over_samples():
-    logits, x = torch.randn(3, 4, 1, 3, 3), torch.rand(4, 1, 3, 3)
-    q = DiagonalGaussian(torch.randn(4, 2), torch.randn(4, 2))
-    loss, recon, _ = objective(logits, q, q.sample(n=3), x, "bce", beta=1.0)
+def test_elbo_is_the_mean_of_recon_plus_beta_kl():
+    net, x, s = _net_and_images(beta=2.0)
+    torch.manual_seed(0)
+    terms = elbo(net, Batch(x, x), s)
+    torch.manual_seed(0)
+    logits, q, _ = net(x)
+    expected = (reconstruction(logits[0], x, "bce") + 2.0 * q.kl()).mean()
+    assert torch.allclose(terms["loss"], expected, atol=1e-4)
+    assert torch.allclose(terms["kl"], q.kl().mean(), atol=1e-5)
+    ae = build_model(model="ae", image_shape=(1, 3, 3), latent_dim=2, hidden=[4])
+    assert elbo(ae, Batch(x, x), s)["kl"].item() == 0.0
+
+
+def test_elbo_averages_the_reconstruction_over_samples():
+    net, x, s = _net_and_images(k=3)
+    torch.manual_seed(0)
+    terms = elbo(net, Batch(x, x), s)
+    torch.manual_seed(0)
+    logits, q, _ = net(x, samples=3)
     per_sample = reconstruction(logits, x, "bce")  # (3, 4)
     assert per_sample.shape == (3, 4)
-    assert torch.allclose(recon, per_sample.mean(0).sum(), atol=1e-4)
-    assert torch.allclose(loss, per_sample.mean(0).mean() + q.kl().mean(), atol=1e-4)
+    assert torch.allclose(terms["recon"], per_sample.mean(0).mean(), atol=1e-4)
+    assert torch.allclose(terms["loss"], per_sample.mean(0).mean() + q.kl().mean(), atol=1e-4)
 
 
-def test_iwae_objective_is_the_log_mean_importance_weight_and_tighter_than_the_elbo():
+def test_iwae_is_the_log_mean_importance_weight_and_tighter_than_the_elbo():
+    net, x, s = _net_and_images(k=64)
     torch.manual_seed(0)
-    x = torch.rand(5, 1, 3, 3)
-    q = DiagonalGaussian(torch.randn(5, 2), torch.randn(5, 2) - 1)
-    z = q.sample(n=64)  # (64, 5, 2)
-    logits = torch.randn(64, 5, 1, 3, 3) + z.sum(-1)[..., None, None, None]
-    loss, _, _ = objective(logits, q, z, x, "bce", 1.0, bound="iwae")
+    loss = iwae(net, Batch(x, x), s)["loss"]
+    torch.manual_seed(0)
+    logits, q, z = net(x, samples=64)
     log_w = (-reconstruction(logits, x, "bce") - 0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
              - q.log_prob(z))
     expected = -(torch.logsumexp(log_w, 0) - math.log(64)).mean()
     assert torch.allclose(loss, expected, atol=1e-4)
     elbo_loss = -log_w.mean(0).mean()  # the same samples, averaged instead of log-mean-exp'd
     assert loss < elbo_loss  # Jensen: the k-sample bound is at least the ELBO
+
+
+def test_objective_rules_name_the_setting():
+    import pytest
+
+    from vaekit.config import TrainConfig
+    from vaekit.errors import SettingError
+
+    for bad, setting in [({"model": "ae"}, "model"), ({"loss": "mse"}, "loss"), ({"beta": 2.0}, "beta")]:
+        with pytest.raises(SettingError) as e:
+            TrainConfig(objective="iwae", **bad)
+        assert e.value.setting == setting and str(e.value).startswith(f"{setting}: ")

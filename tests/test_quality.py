@@ -13,7 +13,7 @@ def test_tutorial_protocol_reaches_tutorial_quality(tmp_path):
     run = tmp_path / "tutorial"
     run_cli("train", "--data", "mnist", "--model", "vae", "--backbone", "mlp", "--latent-dim", "20",
             "--epochs", "10", "--batch-size", "128", "--lr", "1e-3", "--loss", "bce",
-            "--lr-schedule", "constant", "--precision", "32-true", "--out", str(run),
+            "--lr-schedule", "constant", "--precision", "32", "--out", str(run),
             "--no-progress")
     summary = json.loads((run / "summary.json").read_text())
     assert summary["test_loss"] <= 106.0, summary

@@ -1,6 +1,7 @@
 """Training on real data: outputs of a run, exact resume after SIGKILL and Ctrl-C, the NaN guard."""
 
 import csv
+import dataclasses
 import json
 import signal
 import subprocess
@@ -12,8 +13,8 @@ from conftest import vaekit_cmd
 from safetensors import safe_open
 
 import vaekit
-from vaekit import train as train_mod
 from vaekit.errors import VaekitError
+from vaekit.objectives import OBJECTIVES
 
 # A short real-data run: MNIST, 4 epochs of 20% of the training images would not test the loader's
 # full path, so it uses all of them at a batch size that keeps an epoch near 2 s on 2 cores.
@@ -120,17 +121,18 @@ def assert_same_result(a, b):
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     calls = {"n": 0}
-    real = train_mod.objective
+    real = OBJECTIVES["elbo"]
     steps_per_epoch = 4  # 200 images, 10% test, 2% val -> 176 train, batch 48
 
-    def poisoned(*args, **kwargs):
-        calls["n"] += 1
-        loss, recon, kl = real(*args, **kwargs)
-        if calls["n"] > steps_per_epoch + 1:  # the second epoch goes bad
-            return loss * float("nan"), recon * float("nan"), kl
-        return loss, recon, kl
+    def poisoned(model, batch, s):
+        terms = real.fn(model, batch, s)
+        if model.training:
+            calls["n"] += 1
+            if calls["n"] > steps_per_epoch + 1:  # the second epoch goes bad
+                return {k: v * float("nan") for k, v in terms.items()}
+        return terms
 
-    monkeypatch.setattr(train_mod, "objective", poisoned)
+    monkeypatch.setitem(OBJECTIVES, "elbo", dataclasses.replace(real, fn=poisoned))
     out = tmp_path / "nan"
     with pytest.raises(VaekitError, match="non-finite in epoch 2") as err:
         vaekit.fit(data="lfw-faces", epochs=3, batch_size=48, out=str(out), progress=False)

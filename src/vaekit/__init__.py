@@ -4,16 +4,18 @@
     >>> run = vaekit.fit(data="mnist", model="vae", epochs=5)
     >>> model = vaekit.load(run)
     >>> images = model.sample(64)
+    >>> vaekit.Run.open(run).sample(64, sampler="gmm")
 """
 
 from vaekit import datasets
 from vaekit.checkpoint import load, save
 from vaekit.config import TrainConfig
-from vaekit.errors import VaekitError
+from vaekit.errors import SettingError, VaekitError
 from vaekit.models import ModelConfig, build_model
+from vaekit.run import Run
 
-__all__ = ["AnomalyDetector", "ModelConfig", "TrainConfig", "VaekitError", "build_model", "datasets",
-           "evaluate", "fit", "load", "save"]
+__all__ = ["AnomalyDetector", "ModelConfig", "Run", "SettingError", "TrainConfig", "VaekitError",
+           "build_model", "datasets", "evaluate", "fit", "load", "save"]
 __version__ = "0.1.0"
 
 

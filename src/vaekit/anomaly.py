@@ -23,11 +23,13 @@ from safetensors.torch import load_file, save_file
 
 from vaekit.checkpoint import load
 from vaekit.config import TrainConfig
-from vaekit.datasets import Dataset, ImageSet, check_batch, make_splits, to_float
+from vaekit.datasets import Dataset, ImageSet, check_batch, make_splits
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
+from vaekit.inference import batches, reconstruct
 from vaekit.losses import reconstruction
-from vaekit.tasks.rundata import ARRAY_DATA, run_data
+from vaekit.run import Run
+from vaekit.tasks.rundata import ARRAY_DATA
 
 SCORES = ("combined", "mse", "bce", "elbo")
 DETECTOR_FILE = "detector.json"
@@ -103,7 +105,7 @@ class AnomalyDetector:
 
         if named:
             self.run_ = fit(cfg)
-            splits = run_data(self.run_)[1]
+            splits = Run.open(self.run_).splits
         else:
             images = _as_uint8_images(X, self.image_size)
             # every image trains (the one-image "test set" only satisfies the run's bookkeeping)
@@ -142,7 +144,7 @@ class AnomalyDetector:
         Returns the training images' (2, N) log parts, so that fit need not encode them again.
         """
         codes, errors = [], []
-        for x in _batches(train):
+        for x, _ in batches(train):
             q = self.model_.encode(x)
             codes.append(q.mode().double())
             errors.append(_mse(self.model_, x, q))
@@ -187,7 +189,7 @@ class AnomalyDetector:
 
     def _score_set(self, images: ImageSet) -> np.ndarray:
         """Scores of every image of an ImageSet, in batches."""
-        return np.concatenate([self._scores(x) for x in _batches(images)])
+        return np.concatenate([self._scores(x) for x, _ in batches(images)])
 
     # ------------------------------------------------------------------ scoring
     def _fitted(self):
@@ -234,7 +236,7 @@ class AnomalyDetector:
         """Reconstructions (N, C, H, W) and per-pixel squared error (N, H, W), channel-averaged."""
         model = self._fitted()
         x = check_batch(_as_tensor(X), model.config.image_shape, "X")
-        recon = torch.cat([model.reconstruct(x[s : s + 1000]) for s in range(0, len(x), 1000)])
+        recon = reconstruct(model, x)
         return recon, (recon - x).pow(2).mean(1)
 
     # ------------------------------------------------------------------ persistence
@@ -278,12 +280,6 @@ class AnomalyDetector:
         det.part_scale_ = torch.tensor(meta["part_scale"], dtype=torch.float64)
         det.labels_ = (det.decision_scores_ > det.threshold_).astype(int)
         return det
-
-
-def _batches(images: ImageSet, batch_size: int = 1000):
-    """Float batches (B, C, H, W) in [0, 1] of an ImageSet, in order."""
-    for s in range(0, len(images), batch_size):
-        yield to_float(images.take(torch.arange(s, min(s + batch_size, len(images)))))
 
 
 def _kth_distance(queries: torch.Tensor, codes: torch.Tensor, k: int, budget: int = 1 << 24) -> torch.Tensor:

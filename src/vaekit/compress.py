@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaekit.errors import VaekitError
+from vaekit.errors import SettingError, VaekitError
 from vaekit.files import atomic_write
+from vaekit.inference import decode, encode
 
 MAGIC = b"VKZ1"
 FORMAT = 1
@@ -80,8 +81,7 @@ def compress(model, images: torch.Tensor, bits: int = 8, run: str | Path | None 
         raise VaekitError(f"--bits: expected 1 to 16 bits per latent dimension, got {bits}")
     if len(images) == 0:
         raise VaekitError("compress: no images given")
-    codes = torch.cat([model.encode(images[s : s + 1000]).mode().float().cpu()
-                       for s in range(0, len(images), 1000)])  # (N, D) posterior means
+    codes = encode(model, images)[0]  # (N, D) posterior means
     centre = codes.mean(0)
     scale = codes.std(0).clamp(min=1e-6) if len(codes) > 1 else torch.ones_like(centre)
     # store the quantizer's parameters as float32, and quantize with exactly those values
@@ -146,5 +146,26 @@ def decompress(path: str | Path, model, run: str | Path | None = None) -> tuple[
                           f"{weights_digest(run)}")
     if codes.shape[1] != model.latent_dim:
         raise VaekitError(f"{path}: codes have {codes.shape[1]} dimensions, the model {model.latent_dim}")
-    images = torch.cat([model.decode(codes[s : s + 1000]) for s in range(0, len(codes), 1000)])
-    return header, images
+    return header, decode(model, codes)
+
+
+def writer_run(header: dict, file: str | Path, run: str | Path | None = None) -> Path:
+    """The run folder of the model that wrote a .vkz file: ``run`` when given, else the run
+    named in its header under ``runs/``; VaekitError asking for ``run`` when neither is there."""
+    if run is not None:
+        return Path(run)
+    name = header["model"].get("run")
+    found = Path("runs") / name if name else None
+    if found is None or not found.is_dir():
+        raise SettingError("run", f"the run folder of the model that wrote {file} ({name})", None)
+    return found
+
+
+def output_names(header: dict, count: int) -> list[Path]:
+    """Relative PNG paths for decompressed images: each stored name (sub-folders kept, never a
+    part that climbs out of the output folder), or 000000.png, 000001.png, ..."""
+    names = header.get("names") or [f"{i:06d}" for i in range(count)]
+    if len(names) != count:
+        raise VaekitError(f"the file holds {count} codes but {len(names)} image names")
+    safe = ([p for p in Path(name).with_suffix(".png").parts if p not in ("..", "/", "")] for name in names)
+    return [Path(*parts) if parts else Path(f"{i:06d}.png") for i, parts in enumerate(safe)]

@@ -1,10 +1,18 @@
-"""Choosing where and in what precision to train."""
+"""Choosing where and in what precision to work.
+
+One precision vocabulary everywhere (training, evaluation, the CLI and config.json):
+``auto`` (bfloat16 where the hardware computes it natively, else float32), ``32``, ``bf16``
+and ``16`` (float16 mixed precision, for GPUs).
+"""
 
 from __future__ import annotations
 
 import torch
 
-PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")
+PRECISIONS = ("auto", "32", "bf16", "16")
+# the spellings runs written before the vocabulary was unified used (Lightning's own)
+LEGACY_PRECISIONS = {"32-true": "32", "bf16-mixed": "bf16", "16-mixed": "16"}
+_FABRIC = {"32": "32-true", "bf16": "bf16-mixed", "16": "16-mixed"}
 
 
 def resolve_accelerator(accelerator: str) -> str:
@@ -26,15 +34,20 @@ def cpu_has_native_bf16() -> bool:
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:
-    """'auto' -> 'bf16-mixed' where the hardware computes bfloat16 natively (recent CPUs, GPUs
-    from Ampere on), where it roughly halves the time of the matrix products at no measured cost
-    in final loss; '32-true' everywhere else. Other values pass through.
-    """
+    """'auto' -> 'bf16' where the hardware computes bfloat16 natively (recent CPUs, GPUs from
+    Ampere on), where it roughly halves the time of the matrix products at no measured cost in
+    final loss; '32' everywhere else. Other values pass through."""
+    precision = LEGACY_PRECISIONS.get(precision, precision)
     if precision != "auto":
         return precision
     device = resolve_accelerator(accelerator)
     if device == "cuda" and torch.cuda.is_bf16_supported():
-        return "bf16-mixed"
+        return "bf16"
     if device == "cpu" and cpu_has_native_bf16():
-        return "bf16-mixed"
-    return "32-true"
+        return "bf16"
+    return "32"
+
+
+def fabric_precision(precision: str, accelerator: str) -> str:
+    """The name Lightning Fabric gives the resolved precision (``bf16`` -> ``bf16-mixed``)."""
+    return _FABRIC[resolve_precision(precision, accelerator)]

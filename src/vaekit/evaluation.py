@@ -1,8 +1,8 @@
 """``vaekit.evaluate``: every number about a trained run on its test split, each with its protocol.
 
 The result is a dict of sections (``elbo``, ``reconstruction``, ``latent``, and ``denoise`` when
-a corruption is given), each holding its values and a ``protocol`` sentence, written to
-``eval.json`` in the run folder (or ``out``).
+a corruption is given), each holding its values and a ``protocol`` sentence. Nothing is written
+here: `vaekit evaluate` writes the dict to ``eval.json`` and the denoising grid beside it.
 """
 
 from __future__ import annotations
@@ -16,21 +16,18 @@ from pathlib import Path
 
 import torch
 
-from vaekit.checkpoint import load, read_config
 from vaekit.classifier import reference_classifier
-from vaekit.config import TrainConfig
 from vaekit.corrupt import parse_corruption
 from vaekit.datasets import ImageSet, to_float
 from vaekit.datasets.binarize import BINARIZE
-from vaekit.elbo import elbo_sums, per_image
-from vaekit.errors import VaekitError
-from vaekit.files import write_json
+from vaekit.device import PRECISIONS
+from vaekit.errors import SettingError, VaekitError
+from vaekit.inference import encode, reconstruct
 from vaekit.likelihood import log_likelihood, uses_bf16
 from vaekit.metrics import latent_stats
-from vaekit.plots import save_grid
+from vaekit.objectives import means, set_terms
+from vaekit.run import Run
 from vaekit.tasks.denoise import denoising_quality, fidelity
-from vaekit.tasks.generate import decode_codes, gmm_codes, run_gmm, sample_images
-from vaekit.tasks.latent import encode_set
 from vaekit.tasks.rundata import run_data
 
 GRID_COLUMNS = 16
@@ -38,8 +35,8 @@ GMM_COMPONENTS = 10
 DEFAULT_K = 100  # everyday default; the literature's protocol is k = 5000
 
 
-def evaluate(run: str | Path, denoise: str | None = None, compress: int | None = None,
-             n: int | None = None, seed: int = 0, out: str | Path | None = None, log=None,
+def evaluate(run: str | Path | Run, denoise: str | None = None, compress: int | None = None,
+             n: int | None = None, seed: int = 0, log=None,
              k: int = DEFAULT_K, binarize: str | None = None, precision: str = "auto",
              progress: bool = True, data: str | None = None) -> dict:
     """Evaluate a run on its test split (the same split it was trained with).
@@ -50,55 +47,61 @@ def evaluate(run: str | Path, denoise: str | None = None, compress: int | None =
     data: evaluate on another data set's test split (e.g. Fashion-MNIST under an MNIST model,
     for out-of-distribution likelihoods), brought to the model's image shape.
     denoise: a corruption spec (``gaussian:0.5``, see ``vaekit.corrupt``): also report PSNR and
-    SSIM of corrupted vs clean and of denoised vs clean, and write a before/after grid.
+    SSIM of corrupted vs clean and of denoised vs clean; the clean / corrupted / denoised images
+    come back under ``result["denoise"]["images"]`` (tensors, for a grid).
     compress: bits per latent dimension: also compress the test images to a .vkz file and report
     bytes per image and PSNR/SSIM of the decompressed images.
     n: evaluate on the first n test images only (default: all).
-    Returns the result dict, also written to ``out/eval.json`` (``out`` defaults to the run).
+    Returns the result dict.
     """
     log = log or (lambda m: print(m, file=sys.stderr))
-    run = Path(run)
-    log(f"evaluating {run} ...")
-    out = Path(out) if out is not None else run
-    cfg = TrainConfig.from_dict(read_config(run)["train"])
+    run = Run.open(run)
     if binarize is not None and binarize not in BINARIZE:
-        raise VaekitError(f"--binarize: expected one of {', '.join(BINARIZE)}, got {binarize!r}")
+        raise SettingError("binarize", f"one of {', '.join(BINARIZE)}", binarize)
     if k < 0:
-        raise VaekitError(f"--k: expected an integer >= 0 (0 skips the likelihood), got {k}")
-    if precision not in ("auto", "32", "bf16"):
-        raise VaekitError(f"--precision: expected auto, 32 or bf16, got {precision!r}")
-    cfg = dataclasses.replace(cfg, binarize=binarize or cfg.binarize)
-    model = load(run).eval()
+        raise SettingError("k", "an integer >= 0 (0 skips the likelihood)", k)
+    if precision not in PRECISIONS:
+        raise SettingError("precision", f"one of {', '.join(PRECISIONS)}", precision)
+    if n is not None and n < 1:
+        raise SettingError("n", "an integer >= 1", n)
+    corruption = parse_corruption(denoise) if denoise is not None else None
+    if compress is not None and not 1 <= compress <= 16:
+        raise SettingError("compress", "1 to 16 bits per latent dimension", compress)
+    log(f"evaluating {run.path} ...")
+    cfg = dataclasses.replace(run.settings, binarize=binarize or run.settings.binarize)
+    model = run.model
     if model.conditional and (denoise is not None or compress is not None):
         raise VaekitError("--denoise and --compress are for unconditional runs (ae, vae): a cvae "
                           "needs each image's label to encode it")
-    data, splits = run_data(run, cfg.binarize, data)
+    if binarize is None and data is None:
+        data, splits = run.data, run.splits
+    else:
+        data, splits = run_data(run.path, cfg.binarize, data)
     if data.name != cfg.data:
         cfg = dataclasses.replace(cfg, data=data.name)
     test = splits.test
     if n is not None:
-        if n < 1:
-            raise ValueError(f"n: expected an integer >= 1, got {n}")
         test = test.subset(torch.arange(min(n, len(test))).numpy())
     split = f"{splits.test_protocol}" + (f", first {len(test)} images" if n is not None else "")
-    result: dict = {"run": str(run), "data": cfg.data, "split": split, "images": len(test)}
+    result: dict = {"run": str(run.path), "data": cfg.data, "split": split, "images": len(test)}
     t0 = time.perf_counter()
     clean = to_float(test.all_images())  # (N, C, H, W), read once for every section below
     labels = test.all_labels() if model.conditional else None
     if model.variational:
-        result["elbo"] = _elbo(model, test, cfg, seed)
+        result["elbo"] = _objective_terms(model, test, cfg, seed)
         if k > 0 and cfg.loss == "bce":
             result["likelihood"] = _likelihood(model, clean, labels, cfg, k, seed, precision, progress)
         elif k > 0:
             result["likelihood"] = {"protocol": "not estimated: a run trained with --loss mse has no "
                                                 "likelihood (its decoder variance is undefined)"}
     else:
-        sums = elbo_sums(model, test, torch.arange(len(test)), cfg.loss, 1024,
-                         next(model.parameters()).device)
-        result["loss"] = {"recon": per_image(sums)["recon"],
-                          "protocol": f"reconstruction {cfg.loss} per image (an AE has no ELBO)"}
+        terms = means(set_terms(model, test, torch.arange(len(test)), cfg, 1024,
+                                next(model.parameters()).device, seed))
+        result["loss"] = {**{k: v for k, v in terms.items() if k != "kl"},
+                          "protocol": f"the {cfg.objective} objective's terms per image, reconstruction "
+                                      f"{cfg.loss} (an AE has no ELBO)"}
     result["reconstruction"] = _reconstruction(model, clean, labels)
-    codes, kl_dims = encode_set(model, test)
+    codes, kl_dims = encode(model, test)
     stats = latent_stats(codes, kl_dims if model.variational else None)
     result["latent"] = {"active_units": stats["active_units"], "latent_dim": model.latent_dim,
                         "within_3sigma": stats["within_3sigma"],
@@ -106,23 +109,18 @@ def evaluate(run: str | Path, denoise: str | None = None, compress: int | None =
                                     "within_3sigma: share of test posterior means with every |z_i| <= 3"}
     clf = reference_classifier(data, splits.train, splits.test, seed=0, log=log)
     if clf is not None:
-        result["samples"] = _sample_quality(run, model, clf, clean, seed)
-    if denoise is not None:
-        corruption = parse_corruption(denoise)
+        result["samples"] = _sample_quality(run, clf, clean, seed)
+    if corruption is not None:
         q = denoising_quality(model, clean, corruption, seed)
-        images = q.pop("images")
-        k = min(GRID_COLUMNS, len(clean))
-        grid = save_grid(torch.cat([im[:k] for im in images]),
-                         out / f"denoise_{corruption.kind}.png", nrow=k)
-        q["grid"] = str(grid)
+        cols = min(GRID_COLUMNS, len(clean))
+        q["images"] = torch.cat([im[:cols] for im in q["images"]])  # rows: clean, corrupted, denoised
         q["protocol"] = (f"{corruption.spec} applied once (seed {seed}) to each test image; PSNR is "
                          "10 log10(1/MSE) per image, averaged; SSIM with an 11x11 Gaussian window "
                          "(sigma 1.5); rows of the grid: clean, corrupted, denoised")
         result["denoise"] = q
     if compress is not None:
-        result["compress"] = compression_quality(model, clean, compress, run)
+        result["compress"] = compression_quality(model, clean, compress, run.path)
     result["seconds"] = time.perf_counter() - t0
-    write_json(out / "eval.json", result)
     return result
 
 
@@ -147,15 +145,15 @@ def compression_quality(model, clean: torch.Tensor, bits: int, run: Path | None 
     return out
 
 
-def _sample_quality(run: Path, model, clf, real: torch.Tensor, seed: int) -> dict:
+def _sample_quality(run: Run, clf, real: torch.Tensor, seed: int) -> dict:
     """Fréchet distance and classifier confidence of decoded prior and mixture samples."""
-    n = len(real)
-    prior = sample_images(model, n, seed)
+    n, model = len(real), run.model
+    prior = run.sample(n, "prior", seed)
     reference = clf.reference(real)  # the test images' features, once for both sample sets
     judged = clf.judge(reference, prior)
     out = {"frechet_prior": judged["frechet"], "confidence_prior": judged["confidence"]}
     if not model.conditional:  # a cvae's codes depend on the label; one mixture does not fit them
-        gmm = decode_codes(model, gmm_codes(run_gmm(run, model, GMM_COMPONENTS, seed), n, seed))
+        gmm = run.sample(n, "gmm", seed, components=GMM_COMPONENTS)
         judged = clf.judge(reference, gmm)
         out |= {"frechet_gmm": judged["frechet"], "confidence_gmm": judged["confidence"]}
     return out | {
@@ -168,13 +166,13 @@ def _sample_quality(run: Path, model, clf, real: torch.Tensor, seed: int) -> dic
     }
 
 
-def _pixels_protocol(cfg: TrainConfig) -> str:
+def _pixels_protocol(cfg) -> str:
     if cfg.binarize == "none":
         return "Bernoulli likelihood of grey pixel values in [0, 1], not binarized"
     return f"Bernoulli likelihood of {cfg.binarize}ally binarized pixels"
 
 
-def _likelihood(model, images: torch.Tensor, labels: torch.Tensor | None, cfg: TrainConfig, k: int,
+def _likelihood(model, images: torch.Tensor, labels: torch.Tensor | None, cfg, k: int,
                 seed: int, precision: str, progress: bool) -> dict:
     t0 = time.perf_counter()
     device = next(model.parameters()).device
@@ -192,12 +190,16 @@ def _likelihood(model, images: torch.Tensor, labels: torch.Tensor | None, cfg: T
                          f"seed {seed}")}
 
 
-def _elbo(model, test: ImageSet, cfg: TrainConfig, seed: int) -> dict:
-    sums = elbo_sums(model, test, torch.arange(len(test)), cfg.loss, 1024,
-                     next(model.parameters()).device, torch.Generator().manual_seed(seed))
-    t = per_image(sums)
+def _objective_terms(model, test: ImageSet, cfg, seed: int) -> dict:
+    """The negative ELBO (one posterior sample per image) and every term of the run's objective."""
+    device = next(model.parameters()).device
+    elbo_cfg = dataclasses.replace(cfg, k=1, beta=1.0, objective="elbo")
+    t = means(set_terms(model, test, torch.arange(len(test)), elbo_cfg, 1024, device, seed))
     c, h, w = model.config.image_shape
     out = {"neg_elbo": t["loss"], "recon": t["recon"], "kl": t["kl"]}
+    if cfg.objective != "elbo" or cfg.beta != 1.0 or cfg.k != 1:
+        own = means(set_terms(model, test, torch.arange(len(test)), cfg, 1024, device, seed))
+        out |= {f"objective_{k}": v for k, v in own.items()}
     if cfg.loss == "bce":
         out["bits_per_dim"] = t["loss"] / (c * h * w * math.log(2))
         out["protocol"] = (f"negative ELBO in nats per image ({_pixels_protocol(cfg)}; one posterior "
@@ -208,11 +210,8 @@ def _elbo(model, test: ImageSet, cfg: TrainConfig, seed: int) -> dict:
     return out
 
 
-@torch.no_grad()
 def _reconstruction(model, clean: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
-    part = (lambda s: labels[s : s + 1000]) if labels is not None else (lambda s: None)  # noqa: E731
-    recon = torch.cat([model.reconstruct(clean[s : s + 1000], part(s)) for s in range(0, len(clean), 1000)])
-    out = fidelity(recon, clean)
+    out = fidelity(reconstruct(model, clean, labels), clean)
     out["protocol"] = ("decoded posterior means vs the test images; MSE per pixel, PSNR per image "
                        "averaged, SSIM (11x11 Gaussian window, sigma 1.5)")
     return out

@@ -21,22 +21,24 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from vaekit.device import cpu_has_native_bf16
-from vaekit.models.posterior import prior_log_prob
+from vaekit.models.posterior import prior_of
 
 CHUNK_VALUES = 2**24  # decoder outputs (samples x pixels) held at once: 64 MiB of float32
 
 
 def importance_bound(posterior, log_lik: Callable[[torch.Tensor], torch.Tensor], k: int,
-                     chunk: int, generator: torch.Generator | None = None) -> torch.Tensor:
+                     chunk: int, generator: torch.Generator | None = None, prior=None) -> torch.Tensor:
     """L_k per image, (B,), from a diagonal-Gaussian ``posterior`` over B images.
 
+    prior: p(z) with ``log_prob`` (default: the posterior's own, i.e. the model's prior).
     log_lik: z (c, B, D) -> log p(x|z) (c, B) for the B images.
     chunk: samples per image drawn at once (memory is about chunk * B * pixels floats).
     """
+    prior = prior if prior is not None else prior_of(posterior)
     total = None
     for start in range(0, k, chunk):
         z = posterior.sample(generator, n=min(chunk, k - start)).float()  # (c, B, D)
-        log_w = log_lik(z) + prior_log_prob(z) - posterior.log_prob(z)  # (c, B)
+        log_w = log_lik(z) + prior.log_prob(z) - posterior.log_prob(z)  # (c, B)
         part = torch.logsumexp(log_w.double(), 0)
         total = part if total is None else torch.logaddexp(total, part)
     return total - math.log(k)

@@ -7,6 +7,7 @@ import bisect
 import torch
 
 IWAE_STAGES = 8  # i = 0..7
+MIN_ONECYCLE_STEPS = 8
 
 
 def iwae_factor(total_steps: int):
@@ -33,9 +34,12 @@ def make_scheduler(optimizer: torch.optim.Optimizer, kind: str, peak_lr: float, 
     """The scheduler for ``kind``: onecycle, constant or iwae (see ``TrainConfig.lr_schedule``)."""
     if kind == "onecycle":
         # fastai's fit_one_cycle: warm up for a quarter of training, then cosine down;
-        # Adam's beta1 cycles 0.95 -> 0.85 -> 0.95 against the learning rate.
+        # Adam's beta1 cycles 0.95 -> 0.85 -> 0.95 against the learning rate. Each phase needs a
+        # step of its own (PyTorch divides by the phase length), so a run of a handful of updates
+        # (a few images) follows the first steps of an 8-step cycle.
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=peak_lr, total_steps=total_steps, pct_start=0.25, div_factor=25.0,
+            optimizer, max_lr=peak_lr, total_steps=max(total_steps, MIN_ONECYCLE_STEPS), pct_start=0.25,
+            div_factor=25.0,
             final_div_factor=1e5)
     if kind == "iwae":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, iwae_factor(total_steps))

@@ -1,5 +1,5 @@
-"""The training loop. It knows the model only through ``forward`` (logits, posterior), so every
-registered model trains the same way.
+"""The training loop. It knows the model only through the registered objective, which returns
+named terms, so every registered model and objective trains, validates and logs the same way.
 
 Per step the hot path is: slice a shuffled index, gather uint8 rows from memory, convert to float,
 forward, loss, backward, fused Adam. Nothing reads a value back to Python except every
@@ -33,12 +33,11 @@ from vaekit.config import TrainConfig, resolve_length
 from vaekit.corrupt import parse_corruption
 from vaekit.datasets import Dataset, to_float
 from vaekit.datasets.binarize import binarize
-from vaekit.device import resolve_precision
-from vaekit.elbo import elbo_sums, per_image
+from vaekit.device import fabric_precision, resolve_precision
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
-from vaekit.losses import objective
-from vaekit.models import ModelConfig, build_model
+from vaekit.models import MODELS, ModelConfig, build_model
+from vaekit.objectives import OBJECTIVES, Batch, add_terms, means, set_terms
 from vaekit.plots import save_grid
 from vaekit.schedules import make_scheduler
 from vaekit.tasks.generate import reconstruct_pairs, sample_images
@@ -47,8 +46,7 @@ from vaekit.tasks.rundata import split_data
 REPORT_EVERY = 50
 GRID_IMAGES = 32
 RUN_ENV = "VAEKIT_RUN_DIR"  # hands the run folder to the extra processes Fabric launches
-METRIC_COLUMNS = ["epoch", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon",
-                  "val_kl", "lr", "epoch_seconds"]
+EVAL_BATCH = 1024
 
 
 def fit(config: TrainConfig | None = None, resume: str | Path | None = None,
@@ -80,7 +78,7 @@ def fit(config: TrainConfig | None = None, resume: str | Path | None = None,
                           "images to a folder and pass its path as data for those")
     fabric = Fabric(accelerator=config.accelerator, devices=config.devices,
                     num_nodes=config.num_nodes, strategy="ddp" if world > 1 else "auto",
-                    precision=resolve_precision(config.precision, config.accelerator))
+                    precision=fabric_precision(config.precision, config.accelerator))
     # The processes Fabric starts re-run this command; they learn the run folder from here.
     previous = os.environ.get(RUN_ENV)
     os.environ[RUN_ENV] = str(run)
@@ -147,13 +145,14 @@ class _Trainer:
         self.cfg = cfg = resolve_length(cfg, len(self.splits.train), self.world)
         self.class_names = data.class_names
         num_classes = 0
-        if cfg.model == "cvae":
+        if MODELS[cfg.model].conditional:
             if self.splits.train.labels is None or not data.class_names:
-                raise VaekitError(f"--model cvae: {cfg.data} has no class labels to condition on")
+                raise VaekitError(f"{cfg.model}: {cfg.data} has no class labels to condition on", "model")
             num_classes = len(data.class_names)
         mcfg = ModelConfig(cfg.model, cfg.backbone, self.splits.train.shape, cfg.latent_dim,
-                           list(cfg.hidden), list(cfg.channels), num_classes, cfg.activation)
+                           list(cfg.hidden), list(cfg.channels), num_classes, cfg.activation, cfg.prior)
         self.raw = build_model(mcfg)
+        self.objective = OBJECTIVES[cfg.objective].fn
         device_type = self.fabric.device.type
         optimizer = torch.optim.Adam(self.raw.parameters(), lr=cfg.lr, eps=cfg.adam_eps,
                                      weight_decay=cfg.weight_decay,
@@ -166,13 +165,15 @@ class _Trainer:
                                         cfg.epochs * self.steps)
         self.history: list[dict] = []
         self.start_epoch, self.start_step = 0, 0
-        self.partial = torch.zeros(3, dtype=torch.float64)
+        self.partial: dict | None = None  # running sums of the terms of an epoch cut short
         self.train_seconds = 0.0
         if self.resuming:
             state = load_checkpoint(self.run_dir, self.raw, self.optimizer.optimizer, self.scheduler)
             self.start_epoch, self.start_step = state["epoch"], state["step"]
             self.history, self.train_seconds = state["history"], state["train_seconds"]
-            self.partial = torch.tensor(state["partial"], dtype=torch.float64)
+            partial = state.get("partial")
+            self.partial = ({k: torch.tensor(v, dtype=torch.float64) for k, v in partial.items()}
+                            if isinstance(partial, dict) and partial else None)
             if self.main:
                 print(f"resuming {self.run_dir} at epoch {self.start_epoch + 1}"
                       + (f", step {self.start_step}" if self.start_step else ""), file=sys.stderr)
@@ -206,8 +207,9 @@ class _Trainer:
             if flush:
                 torch.set_flush_denormal(False)
         if self.main:
-            print(f"test loss {summary['test_loss']:.2f} (recon {summary['test_recon']:.2f} + KL "
-                  f"{summary['test_kl']:.2f}) per image; run saved in {self.run_dir}")
+            terms = ", ".join(f"{k[5:]} {v:.2f}" for k, v in summary.items()
+                              if k.startswith("test_") and k not in ("test_loss", "test_protocol", "test_seconds"))
+            print(f"test loss {summary['test_loss']:.2f} ({terms}) per image; run saved in {self.run_dir}")
         return self.run_dir
 
     def _on_sigint(self, signum, frame) -> None:
@@ -225,7 +227,7 @@ class _Trainer:
         order = torch.randperm(len(self.splits.train),
                                generator=torch.Generator().manual_seed(_order_seed(cfg.seed, epoch)))
         shard = order[self.rank :: self.world][: self.per_rank]
-        sums = self.partial.to(device)
+        sums = {k: v.to(device) for k, v in self.partial.items()} if self.partial else None
         self.model.train()
         bar = tqdm(total=self.steps, initial=self.start_step, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not (self.main and cfg.progress), leave=True, mininterval=0.5,
@@ -238,13 +240,12 @@ class _Trainer:
                 x = binarize(x)
             # denoising: the network sees a corrupted copy and is scored against the clean image
             y = train.take_labels(idx).to(device) if self.raw.conditional else None
-            logits, q, z = self.model(self.corrupt(x) if self.corrupt else x, y, samples=cfg.k)
-            loss, recon, kl = objective(logits, q, z, x, cfg.loss, cfg.beta, cfg.objective)
+            terms = self.objective(self.model, Batch(self.corrupt(x) if self.corrupt else x, x, y), cfg)
             self.optimizer.zero_grad(set_to_none=True)
-            fabric.backward(loss)
+            fabric.backward(terms["loss"])
             self.optimizer.step()
             self.scheduler.step()
-            sums += torch.stack([recon, kl, recon.new_tensor(x.shape[0])]).double()
+            sums = add_terms(sums, terms, x.shape[0])
             done = step + 1
             if done % REPORT_EVERY == 0 or done == self.steps:
                 self._check_finite(sums, epoch, done)
@@ -257,55 +258,60 @@ class _Trainer:
                 return
         bar.close()
         self.start_step = 0
-        self.partial = torch.zeros(3, dtype=torch.float64)
-        self._end_epoch(epoch, fabric.all_reduce(sums, reduce_op="sum"), t0)
+        self.partial = None
+        self._end_epoch(epoch, self._all_reduce(sums), t0)
 
-    def _postfix(self, sums: torch.Tensor) -> dict:
-        t = per_image(sums.cpu(), self.cfg.beta)
-        return {"loss": f"{t['loss']:.2f}", "recon": f"{t['recon']:.2f}", "kl": f"{t['kl']:.2f}",
-                "lr": f"{self.scheduler.get_last_lr()[0]:.2e}"}
+    def _all_reduce(self, sums: dict) -> dict:
+        """Add up every process's running sums (one collective for all the terms)."""
+        names = list(sums)
+        total = self.fabric.all_reduce(torch.stack([sums[n] for n in names]), reduce_op="sum")
+        return dict(zip(names, total.cpu(), strict=True))
 
-    def _check_finite(self, sums: torch.Tensor, epoch: int, step: int) -> None:
-        if not bool(torch.isfinite(sums).all()):
+    def _postfix(self, sums: dict) -> dict:
+        shown = {k: f"{v:.2f}" for k, v in means(sums).items()}
+        return shown | {"lr": f"{self.scheduler.get_last_lr()[0]:.2e}"}
+
+    def _check_finite(self, sums: dict, epoch: int, step: int) -> None:
+        if not bool(torch.isfinite(torch.stack(list(sums.values()))).all()):
             last = f"epoch {epoch}" if epoch > 0 else "none: it failed in the first epoch"
             raise VaekitError(
                 f"the loss became non-finite in epoch {epoch + 1} by step {step}; training stopped."
                 f" Last good checkpoint: {last} (kept in {self.run_dir}). Try a lower --lr "
                 f"(now {self.cfg.lr}) or --loss mse.")
 
-    def _end_epoch(self, epoch: int, sums: torch.Tensor, t0: float) -> None:
+    def _end_epoch(self, epoch: int, sums: dict, t0: float) -> None:
         cfg = self.cfg
         self._check_finite(sums, epoch, self.steps)
-        val = per_image(self._shard_sums(self.splits.val, seed=cfg.seed), cfg.beta)
-        train = per_image(sums.cpu(), cfg.beta)
+        val = means(self._set_sums(self.splits.val, seed=cfg.seed))
+        train = means(sums)
         seconds = time.perf_counter() - t0
         self.train_seconds += seconds
-        self.history.append({
-            "epoch": epoch + 1, "train_loss": train["loss"], "train_recon": train["recon"],
-            "train_kl": train["kl"], "val_loss": val["loss"], "val_recon": val["recon"],
-            "val_kl": val["kl"], "lr": self.scheduler.get_last_lr()[0], "epoch_seconds": seconds})
+        self.history.append({"epoch": epoch + 1, **{f"train_{k}": v for k, v in train.items()},
+                             **{f"val_{k}": v for k, v in val.items()},
+                             "lr": self.scheduler.get_last_lr()[0], "epoch_seconds": seconds})
         if self.main:
             self._write_epoch_outputs(epoch)
-            self._save_checkpoint(epoch + 1, 0, torch.zeros(3, dtype=torch.float64))
+            self._save_checkpoint(epoch + 1, 0, None)
+            rest = ", ".join(f"{k} {v:.2f}" for k, v in val.items() if k != "loss")
             tqdm.write(f"epoch {epoch + 1}: train {train['loss']:.2f}  val {val['loss']:.2f} "
-                       f"(recon {val['recon']:.2f}, KL {val['kl']:.2f})  {seconds:.1f} s",
-                       file=sys.stderr)
+                       f"({rest})  {seconds:.1f} s", file=sys.stderr)
         self.fabric.barrier()
 
-    def _shard_sums(self, images, seed: int) -> torch.Tensor:
-        """Loss sums over this process's share of ``images``, added up over all processes."""
-        device = self.fabric.device
+    def _set_sums(self, images, seed: int) -> dict:
+        """The objective's term sums over this process's share of ``images``, added up over all
+        processes; codes (and corruptions) drawn from ``seed`` plus the process's rank."""
         self.model.eval()
-        gen = torch.Generator(device=device).manual_seed(seed + self.rank)
         positions = torch.arange(self.rank, len(images), self.world)
-        sums = elbo_sums(self.raw, images, positions, self.cfg.loss, 1024, device, gen, self.corrupt)
+        sums = set_terms(self.raw, images, positions, self.cfg, EVAL_BATCH, self.fabric.device,
+                         seed + self.rank, self.corrupt)
         self.model.train()
-        return self.fabric.all_reduce(sums, reduce_op="sum").cpu()
+        return self._all_reduce(sums)
 
     def _write_epoch_outputs(self, epoch: int) -> None:
         run = self.run_dir
-        rows = [",".join(METRIC_COLUMNS)]
-        rows += [",".join(f"{h[c]:.6g}" for c in METRIC_COLUMNS) for h in self.history]
+        columns = list(self.history[-1])
+        rows = [",".join(columns)]
+        rows += [",".join(f"{h.get(c, float('nan')):.6g}" for c in columns) for h in self.history]
         atomic_write(run / "metrics.csv", "\n".join(rows) + "\n")
         save_weights(self.raw, run)
         if self.cfg.keep_every and (epoch + 1) % self.cfg.keep_every == 0:
@@ -321,22 +327,28 @@ class _Trainer:
         save_grid(samples.cpu(), run / "grids" / f"samples_epoch{epoch + 1:03d}.png")
         self.raw.train()
 
-    def _save_checkpoint(self, epoch: int, step: int, sums: torch.Tensor) -> None:
+    def _save_checkpoint(self, epoch: int, step: int, sums: dict | None) -> None:
         if not self.main:
             return
+        partial = {k: float(v) for k, v in sums.items()} if sums else {}
         save_checkpoint(self.run_dir, self.raw, self.optimizer.optimizer, self.scheduler, {
-            "epoch": epoch, "step": step, "partial": sums.cpu().tolist(),
+            "epoch": epoch, "step": step, "partial": partial,
             "history": self.history, "train_seconds": self.train_seconds})
 
     def _finish(self) -> dict:
         cfg = self.cfg
         t0 = time.perf_counter()
-        test = per_image(self._shard_sums(self.splits.test, seed=cfg.seed + 1), beta=1.0)
-        summary = {
-            "test_loss": test["loss"], "test_recon": test["recon"], "test_kl": test["kl"],
-            "test_objective": test["recon"] + cfg.beta * test["kl"],
-            "test_protocol": f"{self.splits.test_protocol}; negative ELBO (recon {cfg.loss} + KL) "
-                             "per image in nats, one posterior sample of z per image"
+        test = means(self._set_sums(self.splits.test, seed=cfg.seed + 1))
+        # test_loss stays the negative ELBO (beta = 1) whatever the objective, so runs compare;
+        # test_objective is what this run minimised, and every other term is test_<name>
+        elbo = "recon" in test and "kl" in test
+        summary = {f"test_{k}": v for k, v in test.items() if k != "loss"} | {
+            "test_loss": test["recon"] + test["kl"] if elbo else test["loss"],
+            "test_objective": test["loss"],
+            "test_protocol": f"{self.splits.test_protocol}; "
+                             + (f"negative ELBO (recon {cfg.loss} + KL) per image in nats" if elbo
+                                else f"the {cfg.objective} objective per image")
+                             + f"; objective {cfg.objective}, {cfg.k} posterior sample(s) of z per image"
                              + (f"; inputs corrupted by {cfg.denoise}, targets clean" if cfg.denoise else ""),
             "train_seconds": self.train_seconds, "epochs": cfg.epochs,
             "test_seconds": time.perf_counter() - t0, "device": str(self.fabric.device),

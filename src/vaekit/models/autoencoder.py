@@ -1,5 +1,11 @@
-"""The model: encoder -> posterior over z -> decoder. An AE and a VAE differ only in the posterior
-their encoder head produces (a point vs. a diagonal Gaussian); everything else is shared.
+"""The model: encoder -> head -> posterior over z -> decoder, with a prior over z.
+
+Every model kind is this one class; the registries decide the parts:
+
+    MODELS["vae"]   which posterior the head produces (a point for an AE, a diagonal Gaussian
+                    for a VAE) and whether the model needs class labels (a conditional model)
+    BACKBONES       the encoder/decoder networks (models/backbones.py)
+    PRIORS          p(z) (models/priors.py)
 """
 
 from __future__ import annotations
@@ -11,19 +17,39 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.errors import VaekitError
-from vaekit.models.backbones import ACTIVATIONS, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
-from vaekit.models.posterior import DiagonalGaussian, PointPosterior
+from vaekit.errors import SettingError, VaekitError
+from vaekit.models.backbones import ACTIVATIONS, BACKBONES
+from vaekit.models.posterior import POSTERIORS
+from vaekit.models.priors import PRIORS
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """A registered model: its posterior kind (``POSTERIORS``), whether it needs labels, one line
+    of description and the paper it comes from."""
+
+    posterior: str
+    conditional: bool = False
+    about: str = ""
+
+
+MODELS: dict[str, ModelKind] = {
+    "ae": ModelKind("point", about="autoencoder: a deterministic code (Hinton & Salakhutdinov 2006)"),
+    "vae": ModelKind("gaussian", about="variational autoencoder (Kingma & Welling 2014)"),
+    "cvae": ModelKind("gaussian", conditional=True,
+                      about="VAE conditioned on the class label (Sohn et al. 2015)"),
+}
 
 
 @dataclass
 class ModelConfig:
     """Everything needed to rebuild a model; saved as ``config.json`` beside the weights.
 
-    model: "ae", "vae" or "cvae". backbone: "mlp" or "conv". image_shape: (C, H, W).
-    hidden: MLP layer widths (encoder order; the decoder mirrors them).
+    model: a ``MODELS`` name. backbone: a ``BACKBONES`` name. prior: a ``PRIORS`` name.
+    image_shape: (C, H, W). hidden: MLP layer widths (encoder order; the decoder mirrors them).
     channels: conv block widths (encoder order; one stride-2 block each).
-    num_classes: for "cvae", the number of labels it is conditioned on (0 otherwise).
+    num_classes: labels the model is conditioned on (0: unconditional; > 0 is required for
+    "cvae" and makes any other kind conditional too).
     activation: the MLP's nonlinearity, "relu" or "tanh" (the conv backbone uses LeakyReLU).
     """
 
@@ -35,22 +61,27 @@ class ModelConfig:
     channels: list[int] = field(default_factory=lambda: [32, 64, 64, 64])
     num_classes: int = 0
     activation: str = "relu"
+    prior: str = "normal"
 
     def __post_init__(self):
         self.image_shape = tuple(int(s) for s in self.image_shape)
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model '{self.model}'; choose from {', '.join(MODELS)}")
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"unknown backbone '{self.backbone}'; choose from {', '.join(BACKBONES)}")
+        for name, registry in (("model", MODELS), ("backbone", BACKBONES), ("prior", PRIORS),
+                               ("activation", ACTIVATIONS)):
+            if getattr(self, name) not in registry:
+                value = getattr(self, name)
+                raise SettingError(name, f"one of {', '.join(registry)}", value,
+                                   f"unknown {name} {value!r}; choose from {', '.join(registry)}")
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
-            raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {self.image_shape}")
+            raise SettingError("image_shape", "(C, H, W) with positive sizes", self.image_shape)
         if self.latent_dim < 1:
-            raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation '{self.activation}'; choose from {', '.join(ACTIVATIONS)}")
-        if (self.model == "cvae") != (self.num_classes > 0):
-            raise ValueError(f"num_classes must be > 0 exactly for a cvae, got {self.num_classes} for "
-                             f"{self.model}")
+            raise SettingError("latent_dim", "an integer >= 1", self.latent_dim)
+        if MODELS[self.model].conditional and self.num_classes < 1:
+            raise SettingError("num_classes", f"> 0 for a conditional model ({self.model})", self.num_classes)
+
+    @property
+    def conditional(self) -> bool:
+        """True when the model takes a class label with every image and code."""
+        return self.num_classes > 0
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -60,66 +91,55 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        """Rebuild from ``to_dict()`` output; unknown keys are an error."""
+        """Rebuild from ``to_dict()`` output (older runs lack later fields, which take their
+        defaults); unknown keys are an error."""
+        if not isinstance(d, dict):
+            raise VaekitError(f"the model section must be a JSON object, got {type(d).__name__}", "model")
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+            raise SettingError("model", "known model config keys", sorted(unknown),
+                               f"unknown model config keys: {sorted(unknown)}")
         return cls(**d)
-
-
-def _mlp(cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
-    # a conditional decoder reads [z, one-hot label]
-    code = cfg.latent_dim + cfg.num_classes
-    return (MLPEncoder(cfg.image_shape, cfg.hidden, cfg.activation),
-            MLPDecoder(cfg.image_shape, cfg.hidden, code, cfg.activation))
-
-
-def _conv(cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
-    code = cfg.latent_dim + cfg.num_classes
-    return ConvEncoder(cfg.image_shape, cfg.channels), ConvDecoder(cfg.image_shape, cfg.channels, code)
-
-
-BACKBONES = {"mlp": _mlp, "conv": _conv}
 
 
 class AutoEncoder(nn.Module):
     """An autoencoder over images in [0, 1]; the decoder outputs logits, ``decode`` probabilities.
 
-    Subclasses set how many numbers per latent dimension the head emits and how they become a
-    posterior; nothing else differs between model kinds.
+    Which posterior the head produces, which prior the codes are held to, and whether labels
+    are needed all come from the config's registry entries; nothing else differs between kinds.
     """
-
-    params_per_dim = 1
-    variational = False
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
+        self.kind = POSTERIORS[MODELS[config.model].posterior]
         self.encoder, self.decoder = BACKBONES[config.backbone](config)
+        self.prior = PRIORS[config.prior](config)
         # a conditional model's head reads [encoder features, one-hot label]
         self.head = nn.Linear(self.encoder.out_features + config.num_classes,
-                              self.params_per_dim * config.latent_dim)
+                              self.kind.params_per_dim * config.latent_dim)
 
     @property
     def latent_dim(self) -> int:
         """D, the size of a latent code."""
         return self.config.latent_dim
 
-    def posterior(self, head_out: torch.Tensor):
-        """Turn the head's (B, params_per_dim * D) output into a posterior object."""
-        return PointPosterior(head_out)
+    @property
+    def variational(self) -> bool:
+        """True when codes are random draws (a VAE): the model has a likelihood and a KL term."""
+        return self.kind.variational
 
     @property
     def conditional(self) -> bool:
         """True for a model that needs a class label with every image and code."""
-        return self.config.num_classes > 0
+        return self.config.conditional
 
     def _with_label(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """Append the one-hot label (B, K) to features or codes (B, F); unconditional: unchanged."""
         if not self.conditional:
             return h
         if y is None:
-            raise VaekitError("this is a conditional model (cvae): give the class label of every image "
+            raise VaekitError("this is a conditional model: give the class label of every image "
                               "(for sampling: --class)")
         y = torch.as_tensor(y, device=h.device).long()
         if int(y.min()) < 0 or int(y.max()) >= self.config.num_classes:
@@ -132,7 +152,7 @@ class AutoEncoder(nn.Module):
 
         y: (B,) class labels, needed by a conditional model and ignored by the others.
         """
-        return self.posterior(self.head(self._with_label(self.encoder(x), y)))
+        return self.kind.build(self.head(self._with_label(self.encoder(x), y)), self.prior)
 
     def decode_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """z (B, D) [and labels y (B,) for a conditional model] -> pixel logits (B, C, H, W)."""
@@ -165,13 +185,12 @@ class AutoEncoder(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None,
                labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Decode ``n`` codes drawn from the prior N(0, I): (n, C, H, W) in [0, 1].
+        """Decode ``n`` codes drawn from the prior: (n, C, H, W) in [0, 1].
 
         labels: (n,) classes for a conditional model; default: 0, 1, ..., K-1, 0, 1, ...
         """
         device = next(self.parameters()).device
-        z = torch.randn((n, self.latent_dim), generator=generator, device=generator.device
-                        if generator is not None else device)
+        z = self.prior.sample(n, generator, device)
         if self.conditional and labels is None:
             labels = torch.arange(n) % self.config.num_classes
         if labels is not None:
@@ -179,36 +198,14 @@ class AutoEncoder(nn.Module):
         return self.decode(z.to(device), labels)
 
 
-class VariationalAutoEncoder(AutoEncoder):
-    """A VAE: the head emits a mean and a log-variance per latent dimension."""
-
-    params_per_dim = 2
-    variational = True
-
-    def posterior(self, head_out: torch.Tensor):
-        """(B, 2D) -> N(mean, diag(exp(logvar))) with mean, logvar = the two halves."""
-        mean, logvar = head_out.chunk(2, dim=1)
-        return DiagonalGaussian(mean, logvar)
-
-
-class ConditionalVAE(VariationalAutoEncoder):
-    """A VAE conditioned on a class label: [features, one-hot] -> head, [z, one-hot] -> decoder.
-
-    Sampling with a chosen label generates that class; the latent code is left to carry style.
-    """
-
-
-MODELS: dict[str, type[AutoEncoder]] = {"ae": AutoEncoder, "vae": VariationalAutoEncoder,
-                                        "cvae": ConditionalVAE}
-
-
 def build_model(config: ModelConfig | None = None, **overrides) -> AutoEncoder:
     """Build a model from a config (or keyword settings of ModelConfig).
 
-    Unknown model or backbone names and unknown settings raise ValueError.
+    Unknown model, backbone or prior names raise SettingError (a ValueError); unknown settings
+    a TypeError.
     """
     if config is None:
         config = ModelConfig(**overrides)
     elif overrides:
         config = ModelConfig.from_dict({**config.to_dict(), **overrides})
-    return MODELS[config.model](config)
+    return AutoEncoder(config)

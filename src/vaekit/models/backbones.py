@@ -110,3 +110,24 @@ class ConvDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = nn.functional.leaky_relu(self.project(z), 0.2)
         return self.net(x.view(-1, *self.start))  # (B, c_n, h_n, w_n) -> (B, C, H, W)
+
+
+# A backbone is one function: model config -> (encoder, decoder). The encoder maps (B, C, H, W) to
+# (B, F) and says F in ``out_features``; the decoder maps (B, latent_dim + num_classes) -- a
+# conditional model appends the one-hot label to the code -- to (B, C, H, W) logits.
+
+
+def mlp(cfg) -> tuple[nn.Module, nn.Module]:
+    """The tutorials' MLP: Linear-activation layers of --hidden widths, mirrored in the decoder."""
+    code = cfg.latent_dim + cfg.num_classes
+    return (MLPEncoder(cfg.image_shape, cfg.hidden, cfg.activation),
+            MLPDecoder(cfg.image_shape, cfg.hidden, code, cfg.activation))
+
+
+def conv(cfg) -> tuple[nn.Module, nn.Module]:
+    """The face VAE: stride-2 Conv-BN-LeakyReLU blocks of --channels widths, upsampling decoder."""
+    code = cfg.latent_dim + cfg.num_classes
+    return ConvEncoder(cfg.image_shape, cfg.channels), ConvDecoder(cfg.image_shape, cfg.channels, code)
+
+
+BACKBONES = {"mlp": mlp, "conv": conv}

@@ -1,25 +1,34 @@
-"""What ``encode()`` returns: a distribution over the latent code, the same interface for AE and VAE.
+"""What ``encode()`` returns: a distribution over the latent code, the same interface for every model.
 
-Downstream code (training, features, compression, plots) calls ``sample()``, ``mode()`` and
-``kl()`` and never needs to know which kind of model produced it.
+Downstream code (objectives, features, compression, plots) calls ``sample()``, ``mode()``,
+``log_prob()`` and ``kl()`` and never needs to know which kind of model produced it. ``kl()``
+is taken against the model's own prior, which the posterior carries.
+
+A posterior kind is registered in ``POSTERIORS`` with the number of head outputs it needs per
+latent dimension and a function turning the head's output into the posterior object.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
+
+LOG_2PI = math.log(2 * math.pi)
 
 
 class DiagonalGaussian:
     """q(z|x) = N(mean, diag(exp(logvar))), as a VAE's encoder produces it.
 
-    mean, logvar: (B, D).
+    mean, logvar: (B, D). prior: the model's prior, against which ``kl`` is measured.
     """
 
-    def __init__(self, mean: torch.Tensor, logvar: torch.Tensor):
+    def __init__(self, mean: torch.Tensor, logvar: torch.Tensor, prior=None):
         self.mean = mean
         self.logvar = logvar
+        self.prior = prior
 
     @property
     def std(self) -> torch.Tensor:
@@ -39,24 +48,18 @@ class DiagonalGaussian:
         """The most likely code: the mean, (B, D). Use it for features and compression."""
         return self.mean
 
-    def kl(self) -> torch.Tensor:
-        """KL(q(z|x) || N(0, I)) per image in nats, (B,)."""
-        return self.kl_per_dim().sum(1)
-
-    def kl_per_dim(self) -> torch.Tensor:
-        """KL per image and latent dimension in nats, (B, D)."""
-        mean, logvar = self.mean.float(), self.logvar.float()  # float32 even under autocast
-        return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar)
-
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log q(z|x) for codes z of shape (..., B, D), summed over D -> (..., B)."""
-        return -0.5 * (((z - self.mean) ** 2) * torch.exp(-self.logvar) + self.logvar
-                       + math.log(2 * math.pi)).sum(-1)
+        return -0.5 * (((z - self.mean) ** 2) * torch.exp(-self.logvar) + self.logvar + LOG_2PI).sum(-1)
 
+    def kl(self) -> torch.Tensor:
+        """KL(q(z|x) || p(z)) per image in nats, (B,), against the model's prior (N(0, I) when
+        none is attached)."""
+        return prior_of(self).kl(self)
 
-def prior_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I) for codes z of shape (..., D), summed over D -> (...)."""
-    return -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)
+    def kl_per_dim(self) -> torch.Tensor | None:
+        """KL per image and latent dimension in nats, (B, D), for a factorised prior."""
+        return prior_of(self).kl_per_dim(self)
 
 
 class PointPosterior:
@@ -65,8 +68,11 @@ class PointPosterior:
     code: (B, D).
     """
 
-    def __init__(self, code: torch.Tensor):
+    logvar = None
+
+    def __init__(self, code: torch.Tensor, prior=None):
         self.mean = code
+        self.prior = prior
 
     def sample(self, generator: torch.Generator | None = None, n: int | None = None) -> torch.Tensor:
         """The code itself, (B, D), or n copies of it, (n, B, D)."""
@@ -78,8 +84,41 @@ class PointPosterior:
 
     def kl(self) -> torch.Tensor:
         """Zero per image, (B,): an autoencoder has no prior term."""
-        return self.mean.new_zeros(self.mean.shape[0])
+        return self.mean.new_zeros(self.mean.shape[0], dtype=torch.float32)
 
     def kl_per_dim(self) -> torch.Tensor:
         """Zeros, (B, D)."""
-        return torch.zeros_like(self.mean)
+        return torch.zeros_like(self.mean, dtype=torch.float32)
+
+
+def prior_of(q):
+    """The prior a posterior's KL is measured against: the model's, or N(0, I) for a bare one."""
+    if q.prior is None:
+        from vaekit.models.priors import StandardNormal
+
+        return StandardNormal()
+    return q.prior
+
+
+@dataclass(frozen=True)
+class PosteriorKind:
+    """How an encoder head's output becomes a posterior.
+
+    params_per_dim: head outputs per latent dimension. build: (head output (B, params*D), prior)
+    -> posterior. variational: whether codes are random (a likelihood and a KL exist).
+    """
+
+    params_per_dim: int
+    build: Callable
+    variational: bool
+
+
+def _gaussian(head_out: torch.Tensor, prior) -> DiagonalGaussian:
+    mean, logvar = head_out.chunk(2, dim=1)  # (B, 2D) -> two (B, D) halves
+    return DiagonalGaussian(mean, logvar, prior)
+
+
+POSTERIORS: dict[str, PosteriorKind] = {
+    "point": PosteriorKind(1, PointPosterior, variational=False),
+    "gaussian": PosteriorKind(2, _gaussian, variational=True),
+}

@@ -1,53 +1,76 @@
 """The AE-vs-VAE study: the same figures and numbers for two runs, side by side.
 
-``compare(run_a, run_b, out)`` writes ``out/figures/*.png``, ``out/compare.json`` with every
-number, and ``out/report.html`` (images embedded, so the file stands alone).
+``study(run_a, run_b)`` returns every number and each figure as data; ``write_study(result,
+out)`` draws the figures into ``out/figures/*.png`` and writes ``out/compare.json`` and
+``out/report.html`` (images embedded, so the file stands alone). ``compare`` does both.
 """
 
 from __future__ import annotations
 
-import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from vaekit.checkpoint import load, read_config
 from vaekit.classifier import reference_classifier
 from vaekit.datasets import to_float
 from vaekit.errors import VaekitError
 from vaekit.files import write_json
+from vaekit.inference import encode, reconstruct
 from vaekit.metrics import effective_classes, latent_stats
-from vaekit.plots import bars, save_grid, scatter_panels
 from vaekit.report import write_report
-from vaekit.tasks.generate import reconstruct_pairs, sample_images
-from vaekit.tasks.latent import encode_set, interpolate, manifold, pca_2d, pick_pairs, traverse
-from vaekit.tasks.rundata import run_data
+from vaekit.run import Run
+from vaekit.tasks.generate import reconstruct_pairs
+from vaekit.tasks.latent import interpolate, manifold, pca_2d, pick_pairs, traverse
+
+
+@dataclass
+class Figure:
+    """A figure as data: ``kind`` "grid" (an image tensor (N, C, H, W)), "scatter" (panels of
+    points) or "bars" (named series), with the drawing options of ``vaekit.plots``."""
+
+    kind: str
+    data: object
+    options: dict = field(default_factory=dict)
+
+    def draw(self, path: Path) -> Path:
+        from vaekit.plots import bars, save_grid, scatter_panels
+
+        if self.kind == "grid":
+            return save_grid(self.data, path, **self.options)
+        if self.kind == "scatter":
+            return scatter_panels(self.data, path, **self.options)
+        o = dict(self.options)
+        return bars(self.data, path, o.pop("title"), o.pop("xlabel"), o.pop("ylabel"), **o)
+
 
 MAX_EVAL = 10_000  # test images (and as many generated ones) for the Fréchet distances
 TSNE_POINTS = 2_000
 
 
-def compare(run_a: str | Path, run_b: str | Path, out: str | Path, seed: int = 0, log=None) -> dict:
-    """Study two trained runs on the test split of the first one's data; returns the numbers.
+def compare(run_a, run_b, out: str | Path, seed: int = 0, log=None) -> dict:
+    """``study`` two runs and write the report under ``out`` (``write_study``); returns the numbers."""
+    return write_study(study(run_a, run_b, seed, log), out)
+
+
+def study(run_a, run_b, seed: int = 0, log=None) -> dict:
+    """Study two trained runs on the test split of the first one's data; returns every number,
+    and under ``"figures"`` each figure as data (``Figure``) for a front end to draw.
 
     Both runs must have been trained on the same data at the same image shape.
     """
     log = log or (lambda m: print(m, file=sys.stderr))
-    runs = [Path(run_a), Path(run_b)]
-    configs = [read_config(r) for r in runs]
-    if configs[0]["model"]["image_shape"] != configs[1]["model"]["image_shape"]:
-        raise VaekitError(
-            f"{runs[0]} and {runs[1]} model different image shapes "
-            f"({configs[0]['model']['image_shape']} vs {configs[1]['model']['image_shape']})"
-        )
-    names = [c["model"]["model"].upper() for c in configs]
+    runs = [Run.open(run_a), Run.open(run_b)]
+    shapes = [r.model_config.image_shape for r in runs]
+    if shapes[0] != shapes[1]:
+        raise VaekitError(f"{runs[0].path} and {runs[1].path} model different image shapes "
+                          f"({list(shapes[0])} vs {list(shapes[1])})")
+    names = [r.model_config.model.upper() for r in runs]
     if names[0] == names[1]:
         names = [f"{n} ({r.name})" for n, r in zip(names, runs, strict=True)]
-    out = Path(out)
-    figures = out / "figures"
-    data, splits = run_data(runs[0])
+    data, splits = runs[0].data, runs[0].splits
     test = splits.test
     n_eval = min(MAX_EVAL, len(test))
     real = to_float(test.take(torch.arange(n_eval)))
@@ -56,78 +79,107 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path, seed: int = 0
     gen = torch.Generator().manual_seed(seed)
     pairs = pick_pairs(len(test), labels, data.class_names, 5, gen)
     ends = to_float(test.take(torch.tensor([i for pair in pairs for i in pair], dtype=torch.long)))
-    models = [load(r) for r in runs]
     reference = clf.reference(real) if clf is not None else None  # real features, once
     result = {
-        "data": configs[0]["train"]["data"],
+        "data": runs[0].settings.data,
         "test_protocol": splits.test_protocol,
-        "latent_dim": models[0].latent_dim,
+        "latent_dim": runs[0].model.latent_dim,
         "eval_images": n_eval,
         "class_names": list(data.class_names or []),
         "classifier": clf.info if clf else None,
         "models": {},
     }
+    figures: dict[str, Figure] = {}
     codes_all = {}
-    for tag, name, run, model, cfg in zip(("a", "b"), names, runs, models, configs, strict=True):
-        log(f"studying {name} ({run}) ...")
-        summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
-        codes, kl_dims = encode_set(model, test)
+    for tag, name, run in zip(("a", "b"), names, runs, strict=True):
+        log(f"studying {name} ({run.path}) ...")
+        model = run.model
+        codes, kl_dims = encode(model, test)
         codes_all[name] = codes
         stats = latent_stats(codes, kl_dims if model.variational else None)
-        samples = sample_images(model, n_eval, seed=seed)
-        recon = torch.cat([model.reconstruct(real[s : s + 1000]) for s in range(0, n_eval, 1000)])
-        entry = {"run": str(run), "kind": cfg["model"]["model"], "summary": summary, "latent": stats}
+        samples = run.sample(n_eval, "prior", seed)
+        recon = reconstruct(model, real)
+        entry = {"run": str(run.path), "kind": run.model_config.model, "summary": run.summary,
+                 "latent": stats}
         if clf is not None:
             prior, rebuilt = clf.judge(reference, samples), clf.judge(reference, recon)
             entry["frechet_prior"], entry["frechet_recon"] = prior["frechet"], rebuilt["frechet"]
             entry["confidence_prior"], entry["confidence_recon"] = prior["confidence"], rebuilt["confidence"]
             entry["class_shares_prior"] = prior["shares"].tolist()
             entry["effective_classes_prior"] = effective_classes(prior["shares"])
-        fig = {
-            "recon": save_grid(reconstruct_pairs(model, real[:32]), figures / f"recon_{tag}.png"),
-            "prior": save_grid(samples[:64], figures / f"prior_{tag}.png"),
-            "traverse": save_grid(
-                traverse(model, real[0], dims=_top_dims(stats, model.latent_dim)),
-                figures / f"traverse_{tag}.png",
-                nrow=9,
-            ),
+        own = {
+            "recon": Figure("grid", reconstruct_pairs(model, real[:32])),
+            "prior": Figure("grid", samples[:64]),
+            "traverse": Figure("grid", traverse(model, real[0], dims=_top_dims(stats, model.latent_dim)),
+                               {"nrow": 9}),
         }
         if pairs:
             strips = torch.cat([interpolate(model, ends[2 * k], ends[2 * k + 1]) for k in range(len(pairs))])
-            fig["interpolate"] = save_grid(strips, figures / f"interpolate_{tag}.png", nrow=10)
+            own["interpolate"] = Figure("grid", strips, {"nrow": 10})
         if model.latent_dim == 2:
-            fig["manifold"] = save_grid(manifold(model, 20), figures / f"manifold_{tag}.png", nrow=20, pad=0)
-        entry["figures"] = {k: str(v.relative_to(out)) for k, v in fig.items()}
+            own["manifold"] = Figure("grid", manifold(model, 20), {"nrow": 20, "pad": 0})
+        figures |= {f"{key}_{tag}": fig for key, fig in own.items()}
+        entry["figures"] = {key: f"figures/{key}_{tag}.png" for key in own}
         entry["traversed_dims"] = _top_dims(stats, model.latent_dim)
         result["models"][name] = entry
-    result["figures"] = _latent_figures(codes_all, labels, data.class_names, figures, out, seed)
+    figures |= _latent_figures(codes_all, labels, data.class_names, seed)
     kl = {n: e["latent"]["kl_per_dim"] for n, e in result["models"].items() if "kl_per_dim" in e["latent"]}
     if kl:
-        result["figures"]["kl_per_dim"] = str(
-            bars(
-                kl, figures / "kl_per_dim.png", "KL per latent dimension", "dimension", "nats per image"
-            ).relative_to(out)
-        )
+        figures["kl_per_dim"] = Figure("bars", kl, {"title": "KL per latent dimension", "xlabel": "dimension",
+                                                    "ylabel": "nats per image"})
     if clf is not None:
-        result["figures"]["class_shares"] = _class_share_figure(result, labels[:n_eval], data.class_names,
-                                                                figures, out)
+        figures["class_shares"] = _class_share_figure(result, labels[:n_eval], data.class_names)
+    result["figures"] = figures
     result["pairs"] = pairs
     result["verdict"] = verdict(result)
+    return result
+
+
+def write_study(result: dict, out: str | Path) -> dict:
+    """Draw a ``study``'s figures into ``out/figures/``, and write ``out/compare.json`` and the
+    self-contained ``out/report.html``. Returns the result with each figure replaced by its path
+    (relative to ``out``)."""
+    out = Path(out)
+    drawn = {key: str(fig.draw(out / "figures" / f"{key}.png").relative_to(out))
+             for key, fig in result["figures"].items()}
+    shared = {key: path for key, path in drawn.items() if not key.endswith(("_a", "_b"))}
+    result = {**result, "figures": shared}
     write_json(out / "compare.json", result)
     write_report(result, out)
     return result
 
 
-def _class_share_figure(result: dict, labels: torch.Tensor, class_names, figures: Path, out: Path) -> str:
+def train_pair(settings, out: str | Path) -> list[Path]:
+    """Train an AE and a VAE with the same ``settings`` (a TrainConfig) into ``out/ae``, ``out/vae``."""
+    import dataclasses
+
+    from vaekit.train import fit
+
+    return [fit(dataclasses.replace(settings, model=kind, out=str(Path(out) / kind)))
+            for kind in ("ae", "vae")]
+
+
+def headline(result: dict) -> str:
+    """The comparison's headline numbers, a line per model, then the verdict."""
+    lines = []
+    for name, entry in result["models"].items():
+        fd = (f"Fréchet distance of prior samples {entry['frechet_prior']:.1f}, "
+              f"{entry['effective_classes_prior']:.1f} classes in them, " if "frechet_prior" in entry else "")
+        lines.append(f"  {name}: {fd}{entry['latent']['within_3sigma']:.1%} of test codes within 3σ, "
+                     f"test loss {entry['summary'].get('test_loss', float('nan')):.1f}")
+    return "\n".join(lines + [result["verdict"]])
+
+
+def _class_share_figure(result: dict, labels: torch.Tensor, class_names) -> Figure:
     """Bars: which classes the reference classifier sees in each model's prior samples, and the
     test images' own class shares for reference."""
     series = {f"{n}: prior samples": e["class_shares_prior"] for n, e in result["models"].items()}
     counts = torch.bincount(labels, minlength=len(class_names)).double()  # (classes,)
     series["test images"] = (counts / len(labels)).tolist()
     n = result["eval_images"]
-    path = bars(series, figures / "class_shares.png", f"Classes the reference classifier sees in {n:,} "
-                "decoded N(0, I) draws", "class", "share of images", labels=list(class_names))
-    return str(path.relative_to(out))
+    return Figure("bars", series, {"title": f"Classes the reference classifier sees in {n:,} decoded N(0, I) "
+                                            "draws", "xlabel": "class", "ylabel": "share of images",
+                                   "labels": list(class_names)})
 
 
 def _top_dims(stats: dict, latent_dim: int, k: int = 10) -> list[int]:
@@ -136,45 +188,26 @@ def _top_dims(stats: dict, latent_dim: int, k: int = 10) -> list[int]:
     return sorted(int(d) for d in order[: min(k, latent_dim)])
 
 
-def _latent_figures(
-    codes: dict[str, torch.Tensor], labels, class_names, figures: Path, out: Path, seed: int
-) -> dict:
+def _latent_figures(codes: dict[str, torch.Tensor], labels, class_names, seed: int) -> dict[str, Figure]:
     lab = labels.numpy() if labels is not None else None
     names = list(codes)
     dim = codes[names[0]].shape[1]
     if dim == 2:
         panels = [(f"{n}: test codes", codes[n].numpy(), lab) for n in names]
-        path = scatter_panels(panels, figures / "latent.png", class_names)
-        return {"latent": str(path.relative_to(out))}
-    result = {}
+        return {"latent": Figure("scatter", panels, {"class_names": class_names})}
     pca = [(f"{n}: PCA of test codes", pca_2d(codes[n]).numpy(), lab) for n in names]
-    result["pca"] = str(
-        scatter_panels(
-            pca, figures / "pca.png", class_names, ("PC1", "PC2"), prior_circles=False, same_scale=False
-        ).relative_to(out)
-    )
+    free = {"class_names": class_names, "prior_circles": False, "same_scale": False}
     from sklearn.manifold import TSNE
 
     pick = torch.randperm(len(codes[names[0]]), generator=torch.Generator().manual_seed(seed))[:TSNE_POINTS]
     tsne = []
     for n in names:
-        emb = TSNE(
-            n_components=2, init="pca", random_state=seed, perplexity=min(30.0, (len(pick) - 1) / 3)
-        ).fit_transform(codes[n][pick].numpy())
-        tsne.append(
-            (f"{n}: t-SNE of {len(pick)} test codes", emb, lab[pick.numpy()] if lab is not None else None)
-        )
-    result["tsne"] = str(
-        scatter_panels(
-            tsne,
-            figures / "tsne.png",
-            class_names,
-            ("t-SNE 1", "t-SNE 2"),
-            prior_circles=False,
-            same_scale=False,
-        ).relative_to(out)
-    )
-    return result
+        emb = TSNE(n_components=2, init="pca", random_state=seed,
+                   perplexity=min(30.0, (len(pick) - 1) / 3)).fit_transform(codes[n][pick].numpy())
+        tsne.append((f"{n}: t-SNE of {len(pick)} test codes", emb,
+                     lab[pick.numpy()] if lab is not None else None))
+    return {"pca": Figure("scatter", pca, {**free, "axis_names": ("PC1", "PC2")}),
+            "tsne": Figure("scatter", tsne, {**free, "axis_names": ("t-SNE 1", "t-SNE 2")})}
 
 
 def verdict(result: dict) -> str:

@@ -14,7 +14,7 @@ import torch
 from vaekit.datasets import ImageSet, Splits, to_float
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
-from vaekit.tasks.latent import encode_set
+from vaekit.inference import encode
 
 FORMATS = (".npy", ".csv", ".parquet")
 PROBE_TRAIN = 20_000  # training images the linear probe sees at most (keeps it to seconds)
@@ -22,7 +22,35 @@ PROBE_TRAIN = 20_000  # training images the linear probe sees at most (keeps it 
 
 def encode_features(model, images: ImageSet) -> torch.Tensor:
     """Posterior means (N, D) float32 of every image: the deterministic features of a run."""
-    return encode_set(model, images)[0]
+    return encode(model, images)[0]
+
+
+SPLITS = ("test", "train", "all")
+
+
+def feature_sets(run, data: str | None = None, split: str = "test") -> list[ImageSet]:
+    """The image sets to encode: the run's own splits (``all`` = train, val and test), or
+    another data set (name or folder) brought to the model's shape."""
+    from vaekit import datasets
+    from vaekit.errors import SettingError
+
+    if split not in SPLITS:
+        raise SettingError("split", f"one of {', '.join(SPLITS)}", split)
+    if data is None:
+        s = run.splits
+        return {"test": [s.test], "train": [s.train], "all": [s.train, s.val, s.test]}[split]
+    c, h, _ = run.model_config.image_shape
+    loaded = datasets.load(data, h, c)
+    test = loaded.test if loaded.test is not None else loaded.train
+    return {"test": [test], "train": [loaded.train],
+            "all": [loaded.train] + ([loaded.test] if loaded.test is not None else [])}[split]
+
+
+def encode_sets(model, sets: list[ImageSet]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Posterior means of every image of ``sets`` (N, D), and their labels (N,) when all have them."""
+    feats = torch.cat([encode_features(model, s) for s in sets])
+    labels = [s.all_labels() for s in sets]
+    return feats, (torch.cat(labels) if all(v is not None for v in labels) else None)
 
 
 def write_features(features: torch.Tensor, labels: torch.Tensor | None, path: str | Path) -> Path:

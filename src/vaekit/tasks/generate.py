@@ -9,21 +9,20 @@ import torch
 
 from vaekit.datasets import to_float
 from vaekit.datasets.folder import decode_image
-from vaekit.errors import VaekitError
+from vaekit.errors import SettingError, VaekitError
 
 GMM_FIT_IMAGES = 10_000
 
 
 def sample_images(model, n: int, seed: int = 0, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """Decode ``n`` draws z ~ N(0, I) with a seeded generator: (n, C, H, W) in [0, 1] on the CPU.
+    """Decode ``n`` draws from the model's prior with a seeded generator: (n, C, H, W) in [0, 1]
+    on the CPU. labels: (n,) classes to generate, for a conditional model (default: every class
+    in turn)."""
+    from vaekit.inference import decode
 
-    labels: (n,) classes to generate, for a conditional model (default: every class in turn).
-    """
-    device = next(model.parameters()).device
-    gen = torch.Generator(device=device).manual_seed(seed)
-    if labels is not None:
-        return model.sample(n, generator=gen, labels=labels).cpu()
-    return model.sample(n, generator=gen).cpu()
+    if model.conditional and labels is None:
+        labels = torch.arange(n) % model.config.num_classes
+    return decode(model, model.prior.sample(n, torch.Generator().manual_seed(seed)), labels)
 
 
 def load_images(paths: list[str | Path], image_shape: tuple[int, int, int]) -> torch.Tensor:
@@ -43,19 +42,16 @@ def load_images(paths: list[str | Path], image_shape: tuple[int, int, int]) -> t
     return to_float(torch.from_numpy(np.stack(out)))
 
 
-@torch.no_grad()
-def reconstruct_pairs(model, images: torch.Tensor, batch_size: int = 512,
-                      y: torch.Tensor | None = None) -> torch.Tensor:
+def reconstruct_pairs(model, images: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """Interleave originals and reconstructions row by row for a grid of 8 columns.
 
-    images: (N, C, H, W) in [0, 1] with N a multiple of 8 (padded with blanks if not).
+    images: (N, C, H, W) in [0, 1] (padded with blanks to a multiple of 8).
     y: (N,) labels, for a conditional model.
     Returns (2N', C, H, W): 8 originals, their 8 reconstructions, the next 8, ...
     """
-    device = next(model.parameters()).device
-    label = (lambda s: y[s : s + batch_size].to(device)) if y is not None else (lambda s: None)  # noqa: E731
-    recon = torch.cat([model.reconstruct(images[s : s + batch_size].to(device), label(s)).cpu()
-                       for s in range(0, len(images), batch_size)])
+    from vaekit.inference import reconstruct
+
+    recon = reconstruct(model, images, y)
     pad = (-len(images)) % 8
     if pad:
         blank = torch.ones((pad, *images.shape[1:]))
@@ -75,15 +71,14 @@ def fit_code_gmm(model, images, components: int = 10, seed: int = 0) -> dict:
     from sklearn.mixture import GaussianMixture
     from threadpoolctl import threadpool_limits
 
-    from vaekit.tasks.latent import encode_set
+    from vaekit.inference import encode
 
     if len(images) > GMM_FIT_IMAGES:  # EM on 60k x D codes takes minutes; 10k fit as well
         pick = np.sort(np.random.default_rng(seed).permutation(len(images))[:GMM_FIT_IMAGES])
         images = images.subset(pick)
-    codes = encode_set(model, images)[0].double().numpy()
+    codes = encode(model, images)[0].double().numpy()
     if len(codes) < components:
-        raise VaekitError(f"--components {components}: more mixture components than the "
-                          f"{len(codes)} training images")
+        raise SettingError("components", f"at most the {len(codes)} training images", components)
     # EM works on D x D matrices (D <= a few hundred): threaded BLAS gains nothing there and, with
     # the cores busy, its spinning threads were seen to make a 4 s fit take over 2 minutes
     with threadpool_limits(1):
@@ -91,21 +86,6 @@ def fit_code_gmm(model, images, components: int = 10, seed: int = 0) -> dict:
     return {"components": components, "images": len(codes), "seed": seed,
             "weights": gm.weights_.tolist(), "means": gm.means_.tolist(),
             "covariances": gm.covariances_.tolist()}
-
-
-def run_gmm(run: str | Path, model, components: int = 10, seed: int = 0) -> dict:
-    """The run's code mixture, fitted on its training split once and cached as ``gmm-K.json``."""
-    import json
-
-    from vaekit.files import write_json
-    from vaekit.tasks.rundata import run_data
-
-    path = Path(run) / f"gmm-{components}.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    gmm = fit_code_gmm(model, run_data(run)[1].train, components, seed)
-    write_json(path, gmm)
-    return gmm
 
 
 def gmm_codes(gmm: dict, n: int, seed: int = 0) -> torch.Tensor:
@@ -119,9 +99,20 @@ def gmm_codes(gmm: dict, n: int, seed: int = 0) -> torch.Tensor:
     return (means[comp] + (chol[comp] @ eps[:, :, None])[:, :, 0]).float()
 
 
-@torch.no_grad()
-def decode_codes(model, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Decode codes (n, D) into images (n, C, H, W) in [0, 1] on the CPU, batched."""
-    device = next(model.parameters()).device
-    parts = [model.decode(z[s : s + batch_size].to(device)).cpu() for s in range(0, len(z), batch_size)]
-    return torch.cat(parts)
+def prior_codes(run, n: int, seed: int = 0) -> torch.Tensor:
+    """Draws from the model's prior (N(0, I) by default).
+
+    ``n`` codes (n, D), with a seeded generator."""
+    return run.model.prior.sample(n, torch.Generator().manual_seed(seed))
+
+
+def mixture_codes(run, n: int, seed: int = 0, components: int = 10) -> torch.Tensor:
+    """Draws from a Gaussian mixture fitted to the training codes (--components, default 10).
+
+    ``n`` codes (n, D); the mixture is fitted once per run and cached (``Run.gmm``)."""
+    return gmm_codes(run.gmm(components, seed), n, seed)
+
+
+# Where sampled codes come from: name -> (run, n, seed, **options) -> codes (n, D). ``Run.sample``,
+# `vaekit sample --sampler` and the evaluation use this table.
+SAMPLERS = {"prior": prior_codes, "gmm": mixture_codes}

@@ -6,26 +6,11 @@ from __future__ import annotations
 
 import torch
 
-from vaekit.datasets import ImageSet, to_float
 from vaekit.errors import VaekitError
 
 
 def _device(model) -> torch.device:
     return next(model.parameters()).device
-
-
-@torch.no_grad()
-def encode_set(model, images: ImageSet, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means (N, D) and KL per dimension (N, D) of every image, batched, on the CPU."""
-    device, means, kls = _device(model), [], []
-    for s in range(0, len(images), batch_size):
-        idx = torch.arange(s, min(s + batch_size, len(images)))
-        x = to_float(images.take(idx)).to(device)
-        y = images.take_labels(idx).to(device) if getattr(model, "conditional", False) else None
-        q = model.encode(x, y)
-        means.append(q.mode().float().cpu())
-        kls.append(q.kl_per_dim().float().cpu())
-    return torch.cat(means), torch.cat(kls)
 
 
 @torch.no_grad()
@@ -100,3 +85,18 @@ def pca_2d(codes: torch.Tensor) -> torch.Tensor:
     centred = codes - codes.mean(0)
     _, _, v = torch.linalg.svd(centred, full_matrices=False)
     return centred @ v[:2].T
+
+
+def code_scatter(model, images) -> dict:
+    """The test codes of ``images`` (an ImageSet) ready for a scatter plot: {"panel": (title,
+    (N, 2) points, labels or None), "axes", "circles"}: 2-D codes as they are (with the prior's
+    circles), larger ones on their first two principal components."""
+    from vaekit.inference import encode
+
+    codes, _ = encode(model, images)
+    labels = images.all_labels()
+    lab = labels.numpy() if labels is not None else None
+    title = f"{model.config.model.upper()}: {len(codes)} test codes"
+    if model.latent_dim == 2:
+        return {"panel": (title, codes.numpy(), lab), "axes": ("z1", "z2"), "circles": True}
+    return {"panel": (title, pca_2d(codes).numpy(), lab), "axes": ("PC1", "PC2"), "circles": False}

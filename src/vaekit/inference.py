@@ -1,0 +1,79 @@
+"""Batched inference over many images: the one loop behind encoding, reconstructing and decoding
+image sets, so memory stays bounded and nothing is written twice.
+
+Inputs are either an ``ImageSet`` (uint8, possibly memory-mapped; read batch by batch) or a float
+tensor (N, C, H, W) in [0, 1]; labels (N,) go with a conditional model. Results come back on the
+CPU in float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+
+from vaekit.datasets import ImageSet, to_float
+
+BATCH = 1000
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def batches(images, labels: torch.Tensor | None = None, batch_size: int = BATCH,
+            device: torch.device | str = "cpu") -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Yield (x (b, C, H, W) float in [0, 1], y (b,) or None) on ``device``, in order.
+
+    An ImageSet brings its own labels when ``labels`` is None.
+    """
+    n = len(images)
+    for s in range(0, n, batch_size):
+        if isinstance(images, ImageSet):
+            idx = torch.arange(s, min(s + batch_size, n))
+            x = to_float(images.take(idx))
+            y = images.take_labels(idx) if labels is None else labels[s : s + batch_size]
+        else:
+            x = images[s : s + batch_size]
+            y = labels[s : s + batch_size] if labels is not None else None
+        yield x.to(device), (y.to(device) if y is not None else None)
+
+
+@torch.no_grad()
+def map_batches(model, fn: Callable, images, labels: torch.Tensor | None = None,
+                batch_size: int = BATCH) -> list:
+    """Apply ``fn(x, y)`` to every batch (y only for a conditional model) and gather the results:
+    a tensor per output of ``fn``, concatenated on the CPU."""
+    conditional = model.conditional
+    outs = []
+    for x, y in batches(images, labels, batch_size, _device(model)):
+        out = fn(x, y if conditional else None)
+        outs.append(tuple(o.float().cpu() for o in (out if isinstance(out, tuple) else (out,))))
+    return [torch.cat(parts) for parts in zip(*outs, strict=True)]
+
+
+def encode(model, images, labels: torch.Tensor | None = None,
+           batch_size: int = BATCH) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means (N, D) and KL per dimension (N, D) of every image."""
+    def fn(x, y):
+        q = model.encode(x, y)
+        return q.mode(), q.kl_per_dim()
+
+    means, kls = map_batches(model, fn, images, labels, batch_size)
+    return means, kls
+
+
+def reconstruct(model, images, labels: torch.Tensor | None = None, batch_size: int = BATCH) -> torch.Tensor:
+    """Decoded posterior means (N, C, H, W) in [0, 1]."""
+    return map_batches(model, model.reconstruct, images, labels, batch_size)[0]
+
+
+@torch.no_grad()
+def decode(model, z: torch.Tensor, labels: torch.Tensor | None = None,
+           batch_size: int = BATCH) -> torch.Tensor:
+    """Decode codes (N, D) [with labels (N,)] into images (N, C, H, W) in [0, 1]."""
+    device, out = _device(model), []
+    for s in range(0, len(z), batch_size):
+        y = labels[s : s + batch_size].to(device) if labels is not None else None
+        out.append(model.decode(z[s : s + batch_size].to(device), y).float().cpu())
+    return torch.cat(out)

@@ -1,0 +1,108 @@
+"""Command-line options generated from the settings dataclasses (``vaekit.config``).
+
+``@settings_options(TrainConfig, only=..., defaults=...)`` on a Typer command adds one option per
+settings field -- its name (``latent_dim`` -> ``--latent-dim``), default and help come from the
+field -- and hands the command the parsed values as ``settings``: a dict of field name -> value
+(lists typed as ``400,200`` parsed to ``[400, 200]``). A new setting is one field in config.py;
+every command that takes it gets the same option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+import typing
+from typing import Annotated
+
+import typer
+
+from vaekit.errors import SettingError
+
+
+def _base(tp):
+    """(base type, optional) of an annotation: ``int | None`` -> (int, True)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], True
+    return tp, False
+
+
+def parse_ints(text: str, setting: str, example: str = "400,200") -> list[int]:
+    """Parse a comma-separated list of integers; SettingError naming ``setting`` otherwise."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SettingError(setting, f"comma-separated integers like {example}", text) from None
+    if not values:
+        raise SettingError(setting, "at least one integer", text)
+    return values
+
+
+def _option(f: dataclasses.Field, hints: dict, default) -> inspect.Parameter:
+    base, optional = _base(hints[f.name])
+    is_list = typing.get_origin(base) is list
+    cli_type = str if is_list else base
+    if optional or (is_list and default is None):
+        cli_type = cli_type | None
+    if is_list and default is not None:
+        default = ",".join(str(v) for v in default)
+    decls = [f.metadata["flag"]] if f.metadata.get("flag") else []
+    info = typer.Option(*decls, help=f.metadata.get("help", ""))
+    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[cli_type, info])
+
+
+def settings_options(config_cls, only: list[str] | None = None, exclude: tuple[str, ...] = (),
+                     defaults: dict | None = None):
+    """Decorate a command so it takes ``config_cls``'s fields as options.
+
+    only/exclude: which fields (default: all with ``cli`` metadata true). defaults: this
+    command's own defaults for some fields (stated where the command is declared). The command
+    receives ``settings`` (a ``Settings`` dict: field -> parsed value, ``.typed``: those typed).
+    """
+    hints = typing.get_type_hints(config_cls)
+    fields = {f.name: f for f in dataclasses.fields(config_cls) if f.metadata.get("cli", True)}
+    names = [n for n in (only or fields) if n not in exclude]
+    defaults = defaults or {}
+
+    def field_default(f):
+        if f.name in defaults:
+            return defaults[f.name]
+        if f.default_factory is not dataclasses.MISSING:
+            return f.default_factory()
+        return f.default
+
+    generated = [_option(fields[n], hints, field_default(fields[n])) for n in names]
+
+    def decorate(fn):
+        own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "settings"]
+
+        def command(_ctx: typer.Context, **kwargs):
+            settings = Settings()
+            for n in names:
+                value = kwargs.pop(n)
+                if typing.get_origin(_base(hints[n])[0]) is list and isinstance(value, str):
+                    value = parse_ints(value, n)
+                settings[n] = value
+                source = _ctx.get_parameter_source(n)
+                if source is not None and source.name != "DEFAULT":
+                    settings.typed.add(n)
+            return fn(settings=settings, **kwargs)
+
+        command.__name__, command.__doc__, command.__module__ = fn.__name__, fn.__doc__, fn.__module__
+        context = inspect.Parameter("_ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+        command.__signature__ = inspect.Signature([context] + own + generated)
+        return command
+
+    return decorate
+
+
+class Settings(dict):
+    """Field name -> value, plus ``typed``: the names whose value was typed on the command line
+    (or set in the environment) rather than left at the default."""
+
+    def __init__(self):
+        super().__init__()
+        self.typed: set[str] = set()

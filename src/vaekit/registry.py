@@ -1,0 +1,37 @@
+"""Every registry in one listing: what `vaekit models` prints.
+
+The registries themselves live beside what they register: ``MODELS``, ``BACKBONES``, ``PRIORS``
+(vaekit.models), ``OBJECTIVES`` (vaekit.objectives), ``SAMPLERS`` (vaekit.tasks.generate).
+"""
+
+from __future__ import annotations
+
+
+def _first_line(obj) -> str:
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    return doc.split("\n\n")[0].replace("\n", " ") if doc else ""
+
+
+def entries() -> dict[str, list[tuple[str, str]]]:
+    """{registry: [(name, one line), ...]} for every registry."""
+    from vaekit.models import BACKBONES, MODELS, PRIORS
+    from vaekit.objectives import OBJECTIVES
+    from vaekit.tasks.generate import SAMPLERS
+
+    return {
+        "models (--model)": [(n, k.about) for n, k in MODELS.items()],
+        "backbones (--backbone)": [(n, _first_line(f)) for n, f in BACKBONES.items()],
+        "priors (--prior)": [(n, _first_line(p)) for n, p in PRIORS.items()],
+        "objectives (--objective)": [(n, o.about) for n, o in OBJECTIVES.items()],
+        "samplers (vaekit sample --sampler)": [(n, _first_line(f)) for n, f in SAMPLERS.items()],
+    }
+
+
+def describe() -> str:
+    """The listing as text, one line per entry."""
+    lines = []
+    for title, rows in entries().items():
+        lines.append(title)
+        width = max(len(n) for n, _ in rows)
+        lines += [f"  {n:<{width}}  {about}" for n, about in rows]
+    return "\n".join(lines)

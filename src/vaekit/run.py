@@ -1,0 +1,171 @@
+"""``Run``: one trained run folder, with everything about it loaded on first use and kept.
+
+    >>> run = vaekit.Run.open("runs/mnist-vae-mlp-z20-...")
+    >>> run.settings.latent_dim, run.class_names, run.summary["test_loss"]
+    >>> images = run.sample(64, sampler="gmm")          # (64, C, H, W) in [0, 1]
+    >>> test = run.splits.test                           # the split it was trained with
+
+Every command and the Python API reach a run through this object: the config is read once,
+the model is loaded once (in eval mode), the data is reloaded and split as in training only
+when asked for. Samplers (``SAMPLERS``: the prior, a mixture fitted to the training codes) are
+registered by name.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+from vaekit.checkpoint import CONFIG, load, read_config
+from vaekit.config import TrainConfig
+from vaekit.errors import SettingError, VaekitError
+from vaekit.models import ModelConfig
+
+
+class Run:
+    """A run folder (config.json + model.safetensors + the rest; see ``vaekit.checkpoint``)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @classmethod
+    def open(cls, path) -> Run:
+        """Open a run folder (or pass a Run through); VaekitError when it is not one."""
+        if isinstance(path, Run):
+            return path
+        run = cls(path)
+        if not (run.path / CONFIG).is_file():
+            raise VaekitError(f"{run.path}: not a vaekit run folder (no {CONFIG})")
+        return run
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    # ------------------------------------------------------------------ what it is
+    @cached_property
+    def config(self) -> dict:
+        """config.json as a dict: ``model``, ``train`` and ``data`` sections."""
+        return read_config(self.path)
+
+    @cached_property
+    def settings(self) -> TrainConfig:
+        """The training settings it was made with."""
+        try:
+            return TrainConfig.from_dict(self.config.get("train", {}))
+        except VaekitError as e:
+            raise VaekitError(f"{self.path / CONFIG}: {e}") from None
+
+    @cached_property
+    def model_config(self) -> ModelConfig:
+        return ModelConfig.from_dict(self.config["model"])
+
+    @cached_property
+    def model(self):
+        """The trained model, loaded once, in eval mode on the CPU."""
+        return load(self.path)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.config.get("data", {}).get("class_names") or [])
+
+    @property
+    def summary(self) -> dict:
+        """summary.json (test numbers, training time), or {} for a run still training."""
+        path = self.path / "summary.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    # ------------------------------------------------------------------ its data
+    @cached_property
+    def _data_splits(self):
+        from vaekit.tasks.rundata import run_data
+
+        return run_data(self.path)
+
+    @property
+    def data(self):
+        """The data set it was trained on, at its image size (``vaekit.datasets.Dataset``)."""
+        return self._data_splits[0]
+
+    @property
+    def splits(self):
+        """train / val / test splits, exactly as in training (``vaekit.datasets.Splits``)."""
+        return self._data_splits[1]
+
+    def class_index(self, spec: str | int) -> int:
+        """A class given by name or index -> its index; SettingError on ``class_`` otherwise."""
+        names = self.class_names
+        spec = str(spec)
+        if spec in names:
+            return names.index(spec)
+        if spec.isdigit() and int(spec) < max(len(names), 1):
+            return int(spec)
+        raise SettingError("class_", f"one of {', '.join(names) or 'the class indices'}", spec)
+
+    def image(self, spec: str | int) -> torch.Tensor:
+        """One image (C, H, W) in [0, 1]: an index into the test split, or an image file fitted to
+        the model's shape."""
+        from vaekit.datasets import to_float
+        from vaekit.tasks.generate import load_images
+
+        if isinstance(spec, int) or str(spec).isdigit():
+            test = self.splits.test
+            if int(spec) >= len(test):
+                raise VaekitError(f"image index {spec} is past the end of the test split "
+                                  f"({len(test)} images)")
+            return to_float(test.take(torch.tensor([int(spec)])))[0]
+        return load_images([spec], self.model_config.image_shape)[0]
+
+    # ------------------------------------------------------------------ generating
+    def gmm(self, components: int = 10, seed: int = 0) -> dict:
+        """A Gaussian mixture fitted to the training split's codes, fitted once and cached in the
+        run folder as ``gmm-K.json`` (the run's own cache)."""
+        from vaekit.files import write_json
+        from vaekit.tasks.generate import fit_code_gmm
+
+        path = self.path / f"gmm-{components}.json"
+        if path.is_file():
+            try:
+                return json.loads(path.read_text())
+            except json.JSONDecodeError:
+                pass  # a damaged cache is refitted below
+        gmm = fit_code_gmm(self.model, self.splits.train, components, seed)
+        write_json(path, gmm)
+        return gmm
+
+    def codes(self, n: int, sampler: str = "prior", seed: int = 0, **options) -> torch.Tensor:
+        """``n`` codes (n, D) from a registered sampler (``SAMPLERS``)."""
+        from vaekit.tasks.generate import SAMPLERS
+
+        if sampler not in SAMPLERS:
+            raise SettingError("sampler", f"one of {', '.join(SAMPLERS)}", sampler)
+        return SAMPLERS[sampler](self, n, seed, **options)
+
+    def sample(self, n: int, sampler: str = "prior", seed: int = 0, labels: torch.Tensor | None = None,
+               **options) -> torch.Tensor:
+        """Decode ``n`` sampled codes: (n, C, H, W) in [0, 1]. labels (n,): the classes to
+        generate, for a conditional model (default: every class in turn)."""
+        from vaekit.inference import decode
+
+        if n < 1:
+            raise SettingError("n", "an integer >= 1", n)
+        model = self.model
+        if labels is not None and not model.conditional:
+            raise SettingError("class_", f"a conditional model ({self.path} is not one; train one with "
+                               "--model cvae)", "a class")
+        if model.conditional:
+            if sampler != "prior":
+                raise SettingError("sampler", "prior for a conditional model (sample each class instead)",
+                                   sampler)
+            if labels is None:
+                labels = torch.arange(n) % model.config.num_classes
+        return decode(model, self.codes(n, sampler, seed, **options), labels)
