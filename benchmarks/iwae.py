@@ -40,8 +40,8 @@ from vaekit.train import fit
 PAPER = {"vae": 86.76, "iwae": 84.78}
 MODELS = {
     # name: (objective, k, epochs, keep_every, precision)
-    "vae": ("elbo", 1, 500, 50, "32-true"),
-    "iwae": ("iwae", 50, 80, 10, "bf16-mixed"),
+    "vae": ("elbo", 1, 500, 50, "32"),
+    "iwae": ("iwae", 50, 80, 10, "bf16"),
 }
 PYTHAE = HERE / ".venv-pythae" / "bin" / "python"
 

@@ -41,7 +41,7 @@ def test_bad_input_gives_one_line_naming_the_flag(tmp_path):
         (["train", "--model", "gan"], "--model: expected one of ae, vae, cvae, got 'gan'"),
         (["train", "--data", str(tmp_path / "nowhere")], "--data"),
         (["train", "--hidden", "40x"], "--hidden: expected comma-separated integers"),
-        (["train", "--lr", "-1"], "--lr: expected a number > 0"),
+        (["train", "--lr", "-1"], "--lr: expected a finite number > 0"),
         (["sample", str(tmp_path)], "not a vaekit run folder"),
         (["train", "--resume", str(tmp_path)], "not a vaekit run folder"),
         (["data", "fetch", "cifar"], "unknown data set 'cifar'"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import make_image_folder, run_cli
 from PIL import Image
 
@@ -34,6 +35,7 @@ def test_bad_denoise_spec_is_refused_before_training(tmp_path):
     assert proc.returncode == 2 and "--denoise" in proc.stderr and not (tmp_path / "r").exists()
 
 
+@pytest.mark.figures
 def test_gaussian_denoising_on_mnist_gains_9_db(tmp_path):
     """sigma 0.5 on MNIST: a 6-epoch MLP denoiser gains over 8.5 dB of PSNR (a regression bound).
 

@@ -2,8 +2,12 @@
 
 import json
 
+import pytest
 import torch
 from conftest import run_cli
+
+# Each re-measures a figure of benchmarks/RESULTS.md for a minute or more: `make test-figures`.
+pytestmark = pytest.mark.figures
 
 
 def test_tutorial_protocol_reaches_tutorial_quality(tmp_path):

@@ -5,33 +5,27 @@
     >>> model = vaekit.load(run)
     >>> images = model.sample(64)
     >>> vaekit.Run.open(run).sample(64, sampler="gmm")
+
+Every name here is imported on first use, so `vaekit --help` and a bad flag answer before torch
+(or Lightning) loads.
 """
 
-from vaekit import datasets
-from vaekit.checkpoint import load, save
-from vaekit.config import TrainConfig
-from vaekit.errors import SettingError, VaekitError
-from vaekit.models import ModelConfig, build_model
-from vaekit.run import Run
+import importlib
 
-__all__ = ["AnomalyDetector", "ModelConfig", "Run", "SettingError", "TrainConfig", "VaekitError",
-           "build_model", "datasets", "evaluate", "fit", "load", "save"]
 __version__ = "0.1.0"
+
+_WHERE = {
+    "AnomalyDetector": "vaekit.anomaly", "ModelConfig": "vaekit.models", "Run": "vaekit.run",
+    "SettingError": "vaekit.errors", "TrainConfig": "vaekit.config", "VaekitError": "vaekit.errors",
+    "build_model": "vaekit.models", "evaluate": "vaekit.evaluation", "fit": "vaekit.train",
+    "load": "vaekit.checkpoint", "save": "vaekit.checkpoint",
+}
+__all__ = sorted([*_WHERE, "datasets"])
 
 
 def __getattr__(name: str):
-    # `fit` pulls in Lightning Fabric; import it on first use so `vaekit --help` and the data and
-    # sampling commands start quickly.
-    if name == "fit":
-        from vaekit.train import fit
-
-        return fit
-    if name == "evaluate":
-        from vaekit.evaluation import evaluate
-
-        return evaluate
-    if name == "AnomalyDetector":
-        from vaekit.anomaly import AnomalyDetector
-
-        return AnomalyDetector
+    if name == "datasets":
+        return importlib.import_module("vaekit.datasets")
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'vaekit' has no attribute {name!r}")

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from vaekit.checkpoint import load
 from vaekit.config import TrainConfig
 from vaekit.datasets import Dataset, ImageSet, check_batch, make_splits
-from vaekit.errors import VaekitError
+from vaekit.errors import SettingError, VaekitError
 from vaekit.files import atomic_write, write_json
 from vaekit.inference import batches, reconstruct
 from vaekit.losses import reconstruction
@@ -126,16 +126,16 @@ class AnomalyDetector:
 
     def _check_settings(self) -> None:
         if self.score not in SCORES:
-            raise VaekitError(f"--score: expected one of {', '.join(SCORES)}, got {self.score!r}")
+            raise SettingError("score", f"one of {', '.join(SCORES)}", self.score)
         if self.score == "elbo" and self.model != "vae":
-            raise VaekitError("--score elbo: needs a VAE (--model vae); an AE has no ELBO")
+            raise VaekitError("elbo needs a VAE (model vae); an AE has no ELBO", "score")
         if self.neighbors < 1:
-            raise VaekitError(f"--neighbors: expected an integer >= 1, got {self.neighbors}")
+            raise SettingError("neighbors", "an integer >= 1", self.neighbors)
         if not 0 < self.contamination < 0.5:
-            raise VaekitError(f"--contamination: expected a share in (0, 0.5), got {self.contamination}")
+            raise SettingError("contamination", "a share in (0, 0.5)", self.contamination)
         if self.validation_percentile is not None and not 0 < self.validation_percentile < 100:
-            raise VaekitError("--validation-percentile: expected a percentile in (0, 100), got "
-                              f"{self.validation_percentile}")
+            raise SettingError("validation_percentile", "a percentile in (0, 100)",
+                               self.validation_percentile)
 
     @torch.no_grad()
     def _fit_code_statistics(self, train: ImageSet) -> torch.Tensor:
@@ -153,8 +153,8 @@ class AnomalyDetector:
         z = torch.cat(codes)  # (N, D) posterior means
         n, d = z.shape
         if n < self.neighbors + 1:
-            raise VaekitError(f"--neighbors {self.neighbors}: needs more than that many training images, "
-                              f"got {n}")
+            raise VaekitError(f"{self.neighbors} needs more than that many training images, "
+                              f"got {n}", "neighbors")
         if n >= 10 * d:
             # Enough images per dimension for the sample covariance. Its small-variance directions
             # are where anomalies stand out, so shrinking them away costs AUC (measured on

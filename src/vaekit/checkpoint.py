@@ -122,7 +122,7 @@ def load_checkpoint(run: Path, model, optimizer, scheduler) -> dict:
     """Restore model, optimizer, scheduler and RNG from ``run``; returns the saved state dict."""
     path = run / CHECKPOINT
     if not path.is_file():
-        raise VaekitError(f"--resume {run}: no {CHECKPOINT} in that folder")
+        raise VaekitError(f"{run}: no {CHECKPOINT} in that folder", "resume")
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:

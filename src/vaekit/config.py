@@ -13,11 +13,16 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vaekit.datasets.binarize import BINARIZE
-from vaekit.device import LEGACY_PRECISIONS, PRECISIONS
 from vaekit.errors import SettingError, VaekitError
 
+# Names a setting can take that no registry holds. This module imports nothing heavy (no torch),
+# so the CLI is built and flags are checked before torch loads.
 LR_SCHEDULES = ("onecycle", "constant", "iwae")
+BINARIZE = ("none", "dynamic", "static")  # see vaekit.datasets.binarize
+# One precision vocabulary everywhere (see vaekit.device); runs written before it was unified
+# used Lightning's own spellings, which still load.
+PRECISIONS = ("auto", "32", "bf16", "16")
+LEGACY_PRECISIONS = {"32-true": "32", "bf16-mixed": "bf16", "16-mixed": "16"}
 ACCELERATORS = ("auto", "cpu", "cuda", "mps")
 
 
@@ -157,8 +162,12 @@ def _names(choices) -> tuple:
 
 
 def check_fields(obj) -> None:
-    """Raise SettingError for the first field of dataclass ``obj`` outside what it accepts."""
-    for f in dataclasses.fields(obj):
+    """Raise SettingError for the first field of dataclass ``obj`` outside what it accepts.
+
+    Fields checked against a registry come last: reading a registry imports the models (and
+    torch), which a plain bad value need not wait for."""
+    fields = sorted(dataclasses.fields(obj), key=lambda f: callable(f.metadata.get("choices")))
+    for f in fields:
         value, meta = getattr(obj, f.name), f.metadata
         if meta.get("choices") is not None:
             names = _names(meta["choices"])

@@ -45,8 +45,8 @@ class Corruption:
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Corrupt a batch: (B, C, H, W) float in [0, 1] -> a new tensor of the same shape."""
         if x.dim() != 4:
-            raise VaekitError(f"--denoise {self.spec}: expected a batch (B, C, H, W), got shape "
-                              f"{tuple(x.shape)}")
+            raise VaekitError(f"{self.spec}: expected a batch (B, C, H, W), got shape "
+                              f"{tuple(x.shape)}", "denoise")
         if self.kind == "gaussian":
             noise = torch.randn(x.shape, device=x.device, generator=generator, dtype=x.dtype)
             return (x + float(self.value) * noise).clamp_(0, 1)
@@ -91,7 +91,7 @@ def parse_corruption(spec: str) -> Corruption:
     if kind == "sp":
         kind = "saltpepper"
     if kind not in KINDS:
-        raise VaekitError(f"--denoise {spec!r}: expected one of {', '.join(k + ':...' for k in KINDS)}")
+        raise VaekitError(f"{spec!r}: expected one of {', '.join(k + ':...' for k in KINDS)}", "denoise")
     value = value or DEFAULTS.get(kind, "")
     if kind in ("gaussian", "saltpepper", "erase"):
         try:
@@ -101,13 +101,20 @@ def parse_corruption(spec: str) -> Corruption:
         upper = float("inf") if kind == "gaussian" else 1.0
         if not 0 < number <= upper:
             what = "a noise std > 0" if kind == "gaussian" else "a fraction in (0, 1]"
-            raise VaekitError(f"--denoise {spec!r}: expected {kind}:X with X {what}, got {value!r}")
+            raise VaekitError(f"{spec!r}: expected {kind}:X with X {what}, got {value!r}", "denoise")
         value = f"{number:g}"
     if kind == "logo":
         if not value:
-            raise VaekitError(f"--denoise {spec!r}: give the logo image as logo:PATH")
+            raise VaekitError(f"{spec!r}: give the logo image as logo:PATH", "denoise")
         if not Path(value).expanduser().is_file():
-            raise VaekitError(f"--denoise {spec!r}: logo file {value} does not exist")
+            raise VaekitError(f"{spec!r}: logo file {value} does not exist", "denoise")
+        from PIL import Image
+
+        try:  # read it now, so a bad logo stops a run before its folder is written
+            with Image.open(Path(value).expanduser()) as im:
+                im.load()
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            raise VaekitError(f"logo:{value}: not a readable image ({e})", "denoise") from None
     return Corruption(kind, value)
 
 
@@ -147,7 +154,7 @@ def _render_mark(c: Corruption, channels: int, h: int, w: int, device) -> tuple[
                 im.load()
                 rgba = im.convert("RGBA")
         except OSError as e:
-            raise VaekitError(f"--denoise logo:{c.value}: not a readable image ({e})") from None
+            raise VaekitError(f"logo:{c.value}: not a readable image ({e})", "denoise") from None
         mask, colour_img = rgba.getchannel("A"), rgba.convert("RGB" if channels == 3 else "L")
         width = 0.4
     mw = max(1, min(w, round(width * w)))

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import torch
 
-PRECISIONS = ("auto", "32", "bf16", "16")
-# the spellings runs written before the vocabulary was unified used (Lightning's own)
-LEGACY_PRECISIONS = {"32-true": "32", "bf16-mixed": "bf16", "16-mixed": "16"}
+from vaekit.config import LEGACY_PRECISIONS, PRECISIONS
+
+__all__ = ["LEGACY_PRECISIONS", "PRECISIONS", "cpu_has_native_bf16", "fabric_precision",
+           "resolve_accelerator", "resolve_precision"]
 _FABRIC = {"32": "32-true", "bf16": "bf16-mixed", "16": "16-mixed"}
 
 

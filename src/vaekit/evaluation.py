@@ -71,8 +71,8 @@ def evaluate(run: str | Path | Run, denoise: str | None = None, compress: int | 
     cfg = dataclasses.replace(run.settings, binarize=binarize or run.settings.binarize)
     model = run.model
     if model.conditional and (denoise is not None or compress is not None):
-        raise VaekitError("--denoise and --compress are for unconditional runs (ae, vae): a cvae "
-                          "needs each image's label to encode it")
+        raise VaekitError("expected an unconditional run (ae, vae) for --denoise and --compress: a "
+                          "cvae needs each image's label to encode it", "denoise" if denoise else "compress")
     if binarize is None and data is None:
         data, splits = run.data, run.splits
     else:

@@ -103,6 +103,7 @@ class Run:
 
     def class_index(self, spec: str | int) -> int:
         """A class given by name or index -> its index; SettingError on ``class_`` otherwise."""
+        self._need_conditional()
         names = self.class_names
         spec = str(spec)
         if spec in names:
@@ -110,6 +111,11 @@ class Run:
         if spec.isdigit() and int(spec) < max(len(names), 1):
             return int(spec)
         raise SettingError("class_", f"one of {', '.join(names) or 'the class indices'}", spec)
+
+    def _need_conditional(self) -> None:
+        if not self.model_config.conditional:
+            raise VaekitError(f"{self.path} is not a conditional model; train one with --model cvae",
+                              "class_")
 
     def image(self, spec: str | int) -> torch.Tensor:
         """One image (C, H, W) in [0, 1]: an index into the test split, or an image file fitted to
@@ -159,9 +165,8 @@ class Run:
         if n < 1:
             raise SettingError("n", "an integer >= 1", n)
         model = self.model
-        if labels is not None and not model.conditional:
-            raise SettingError("class_", f"a conditional model ({self.path} is not one; train one with "
-                               "--model cvae)", "a class")
+        if labels is not None:
+            self._need_conditional()
         if model.conditional:
             if sampler != "prior":
                 raise SettingError("sampler", "prior for a conditional model (sample each class instead)",

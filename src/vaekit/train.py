@@ -64,13 +64,13 @@ def fit(config: TrainConfig | None = None, resume: str | Path | None = None,
         run = Path(resume)
         config = TrainConfig.from_dict(read_config(run).get("train", {}))
         if not (run / CHECKPOINT).is_file():
-            raise VaekitError(f"--resume {run}: no {CHECKPOINT} in that folder")
+            raise VaekitError(f"{run}: no {CHECKPOINT} in that folder", "resume")
     else:
         config = config or TrainConfig(**settings)
         launched = os.environ.get(RUN_ENV) if os.environ.get("LOCAL_RANK", "0") != "0" else None
         if config.num_nodes > 1 and not config.out:
-            raise VaekitError("--out: give the run folder explicitly when training on several "
-                              "machines, so that every process writes to the same place")
+            raise VaekitError("give the run folder explicitly when training on several "
+                              "machines, so that every process writes to the same place", "out")
         run = Path(launched) if launched else _new_run_dir(config)
     world = config.devices * config.num_nodes
     if dataset is not None and (world > 1 or resume is not None):
@@ -96,8 +96,8 @@ def _new_run_dir(cfg: TrainConfig) -> Path:
     if cfg.out:
         out = Path(cfg.out)
         if (out / CHECKPOINT).exists() or (out / "summary.json").exists():
-            raise VaekitError(f"--out {out}: already holds a run; pass --resume {out} to continue"
-                              " it or choose another folder")
+            raise VaekitError(f"{out} already holds a run; resume it (vaekit train --resume {out}) or "
+                              "choose another folder", "out")
         return out
     tag = Path(cfg.data).name or "data"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -207,8 +207,9 @@ class _Trainer:
             if flush:
                 torch.set_flush_denormal(False)
         if self.main:
+            skip = ("test_loss", "test_objective", "test_protocol", "test_seconds")
             terms = ", ".join(f"{k[5:]} {v:.2f}" for k, v in summary.items()
-                              if k.startswith("test_") and k not in ("test_loss", "test_protocol", "test_seconds"))
+                              if k.startswith("test_") and k not in skip)
             print(f"test loss {summary['test_loss']:.2f} ({terms}) per image; run saved in {self.run_dir}")
         return self.run_dir
 

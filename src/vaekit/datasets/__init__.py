@@ -52,5 +52,5 @@ def load(name: str, image_size: int | None = None, channels: int | None = None) 
         return data
     if Path(name).expanduser().exists():
         return load_folder(name, image_size or 64, channels)
-    raise VaekitError(f"--data {name}: not a built-in data set ({', '.join(BUILTIN)}) "
-                      "and no such folder")
+    raise VaekitError(f"{name}: not a built-in data set ({', '.join(BUILTIN)}) "
+                      "and no such folder", "data")

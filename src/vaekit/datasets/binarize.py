@@ -18,7 +18,6 @@ import torch
 
 from vaekit.datasets.imageset import Dataset, ImageSet, Splits
 
-BINARIZE = ("none", "dynamic", "static")
 STATIC_SEED = 20160101
 _CHUNK = 8192  # images per Bernoulli draw; bounds the float copy's memory
 

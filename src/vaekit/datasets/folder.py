@@ -40,10 +40,10 @@ def load_folder(root: str | Path, image_size: int = 64, channels: int | None = N
     log = log or (lambda m: print(m, file=sys.stderr))
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
-        raise VaekitError(f"--data {root}: not a folder and not a built-in data set name")
+        raise VaekitError(f"{root}: not a folder and not a built-in data set name", "data")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
     if not files:
-        raise VaekitError(f"--data {root}: no images found (looked for {', '.join(sorted(EXTENSIONS))})")
+        raise VaekitError(f"{root}: no images found (looked for {', '.join(sorted(EXTENSIONS))})", "data")
     if channels is None:
         channels = _guess_channels(files[:64])
     rel = [str(p.relative_to(root)) for p in files]
@@ -121,7 +121,7 @@ def _decode_to_cache(root: Path, files: list[Path], rel: list[str], size: int, c
         keep = np.flatnonzero(ok)
         skipped = [rel[i] for i in np.flatnonzero(~ok)]
         if len(keep) == 0:
-            raise VaekitError(f"--data {root}: none of the {n} image files could be decoded")
+            raise VaekitError(f"{root}: none of the {n} image files could be decoded", "data")
         if len(skipped):
             compact = np.lib.format.open_memmap(tmp / "kept.npy", mode="w+", dtype=np.uint8,
                                                 shape=(len(keep), channels, size, size))

@@ -126,12 +126,12 @@ def _only_classes(images: ImageSet, classes: list[int], data: Dataset) -> ImageS
     """The images whose label is in ``classes``; raises VaekitError when that is impossible."""
     labels = images.all_labels()
     if labels is None:
-        raise VaekitError(f"--classes: {data.name} has no labels to select classes by")
+        raise VaekitError(f"{data.name} has no labels to select classes by", "classes")
     keep = torch.isin(labels, torch.tensor(classes)).nonzero().flatten().numpy()
     if len(keep) < 2:
         present = sorted(set(labels.tolist()))
-        raise VaekitError(f"--classes {classes}: fewer than 2 training images of those classes in "
-                          f"{data.name} (its labels are {present[:20]})")
+        raise VaekitError(f"{classes}: fewer than 2 training images of those classes in "
+                          f"{data.name} (its labels are {present[:20]})", "classes")
     return images.subset(keep)
 
 

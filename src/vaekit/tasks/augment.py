@@ -34,7 +34,8 @@ def write_image_folder(images: torch.Tensor, labels: torch.Tensor, class_names: 
         raise VaekitError(f"class names {class_names} do not give distinct folder names")
     clash = [out / f for f in folders if (out / f).exists() and any((out / f).glob(f"{prefix}_*.png"))]
     if clash:
-        raise VaekitError(f"-o {out}: already holds generated images ({clash[0]}); choose an empty folder")
+        raise VaekitError(f"{out} already holds generated images ({clash[0]}); choose an empty folder",
+                          "output")
     paths = []
     counts = [0] * len(class_names)
     for img, y in zip(images, labels.tolist(), strict=True):

@@ -60,7 +60,7 @@ def write_features(features: torch.Tensor, labels: torch.Tensor | None, path: st
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise VaekitError(f"-o {path}: expected a file ending in {', '.join(FORMATS)}")
+        raise VaekitError(f"{path}: expected a file ending in {', '.join(FORMATS)}", "output")
     x = features.float().numpy()
     if suffix == ".npy":
         atomic_write(path, lambda p: _save_npy(p, x))
@@ -80,8 +80,8 @@ def write_features(features: torch.Tensor, labels: torch.Tensor | None, path: st
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise VaekitError(f"-o {path}: writing parquet needs pyarrow (pip install pyarrow), or use "
-                          ".npy or .csv") from None
+        raise VaekitError(f"{path}: writing parquet needs pyarrow (pip install pyarrow), or use "
+                          ".npy or .csv", "output") from None
     cols = {n: x[:, i] for i, n in enumerate(names)}
     if labels is not None:
         cols["label"] = labels.numpy()

@@ -29,11 +29,11 @@ def run_data(run: str | Path, binarize: str | None = None, data: str | None = No
     if data is not None:
         c, h, w = config["model"]["image_shape"]
         if cfg.image_size is None and h != w:
-            raise VaekitError(f"--data {data}: this run's images are {h}x{w}; only square images "
-                              "can be brought to another data set's size")
+            raise VaekitError(f"{data}: this run's images are {h}x{w}; only square images "
+                              "can be brought to another data set's size", "data")
         loaded = datasets.load(data, cfg.image_size or h, c)
         if loaded.train.shape != (c, h, w):
-            raise VaekitError(f"--data {data}: images are {loaded.train.shape}, the model takes {(c, h, w)}")
+            raise VaekitError(f"{data}: images are {loaded.train.shape}, the model takes {(c, h, w)}", "data")
         return split_data(loaded, dataclasses.replace(cfg, data=data, classes=None))
     if cfg.data == ARRAY_DATA:
         raise VaekitError(f"{run}: this run was trained on in-memory arrays, so its data cannot be "
