@@ -8,7 +8,7 @@ from PIL import Image
 
 from vaekit.corrupt import parse_corruption
 from vaekit.datasets import check_batch
-from vaekit.errors import VaekitError
+from vaekit.errors import VaekitError, flag
 
 
 def _grey(n=64, c=1, h=28, w=28, value=0.5):
@@ -80,9 +80,10 @@ def test_same_generator_seed_gives_the_same_corruption():
     ("logo:/no/such/logo.png", "does not exist"),
 ])
 def test_bad_specs_are_refused_with_the_flag_named(spec, words):
-    with pytest.raises(VaekitError, match="--denoise") as e:
+    with pytest.raises(VaekitError, match="^denoise: ") as e:  # Python names the field ...
         parse_corruption(spec)
     assert words in str(e.value)
+    assert e.value.worded(flag).startswith("--denoise: ")  # ... and the CLI the flag
 
 
 def test_check_batch_names_the_expected_shape():

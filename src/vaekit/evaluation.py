@@ -19,7 +19,7 @@ import torch
 from vaekit.classifier import reference_classifier
 from vaekit.corrupt import parse_corruption
 from vaekit.datasets import ImageSet, to_float
-from vaekit.datasets.binarize import BINARIZE
+from vaekit.config import BINARIZE
 from vaekit.device import PRECISIONS
 from vaekit.errors import SettingError, VaekitError
 from vaekit.inference import encode, reconstruct
@@ -45,7 +45,8 @@ def evaluate(run: str | Path | Run, denoise: str | None = None, compress: int | 
     skips it). binarize: none, dynamic or static test images (default: as the run trained).
     precision: "auto" (bf16 decoder products where the CPU has them natively) or "32".
     data: evaluate on another data set's test split (e.g. Fashion-MNIST under an MNIST model,
-    for out-of-distribution likelihoods), brought to the model's image shape.
+    for out-of-distribution likelihoods), brought to the model's image shape (no sample-quality
+    section then: samples are judged against the data the model learnt).
     denoise: a corruption spec (``gaussian:0.5``, see ``vaekit.corrupt``): also report PSNR and
     SSIM of corrupted vs clean and of denoised vs clean; the clean / corrupted / denoised images
     come back under ``result["denoise"]["images"]`` (tensors, for a grid).
@@ -73,7 +74,8 @@ def evaluate(run: str | Path | Run, denoise: str | None = None, compress: int | 
     if model.conditional and (denoise is not None or compress is not None):
         raise VaekitError("expected an unconditional run (ae, vae) for --denoise and --compress: a "
                           "cvae needs each image's label to encode it", "denoise" if denoise else "compress")
-    if binarize is None and data is None:
+    own_data = data is None
+    if binarize is None and own_data:
         data, splits = run.data, run.splits
     else:
         data, splits = run_data(run.path, cfg.binarize, data)
@@ -107,7 +109,9 @@ def evaluate(run: str | Path | Run, denoise: str | None = None, compress: int | 
                         "within_3sigma": stats["within_3sigma"],
                         "protocol": "active units: dimensions with Cov_x E[z|x] > 0.01 (Burda et al.); "
                                     "within_3sigma: share of test posterior means with every |z_i| <= 3"}
-    clf = reference_classifier(data, splits.train, splits.test, seed=0, log=log)
+    # samples are judged against the data the model learnt; under another data set's test split
+    # (an out-of-distribution likelihood) that comparison would mean nothing
+    clf = reference_classifier(data, splits.train, splits.test, seed=0, log=log) if own_data else None
     if clf is not None:
         result["samples"] = _sample_quality(run, clf, clean, seed)
     if corruption is not None:
