@@ -1,5 +1,6 @@
 # `make demo` and `make test` do all set-up on a fresh machine: a virtual environment with the
-# pinned CPU build of PyTorch (constraints.txt), the package, and the data sets they need.
+# pinned CPU build of PyTorch (constraints.txt), the package with every optional extra the tests
+# exercise (TensorBoard, MLflow, ONNX, the Hub client), and the data sets they need.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -12,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,all]'
 	touch $(STAMP)
 
 data: install

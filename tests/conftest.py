@@ -20,10 +20,10 @@ def vaekit_cmd() -> list[str]:
     return [exe]
 
 
-def run_cli(*args: str, check: bool = True, env: dict | None = None, timeout: int = 600):
+def run_cli(*args: str, check: bool = True, env: dict | None = None, timeout: int = 600, cwd=None):
     """Run ``vaekit ARGS``; returns the CompletedProcess (text output)."""
     proc = subprocess.run(vaekit_cmd() + list(args), capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd)
     if check and proc.returncode != 0:
         raise AssertionError(f"vaekit {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc

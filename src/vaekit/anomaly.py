@@ -227,6 +227,40 @@ class AnomalyDetector:
         """0 (normal) or 1 (anomaly) per image: score above ``threshold_``."""
         return (self.decision_function(X) > self.threshold_).astype(int)
 
+    def predict_proba(self, X, method: str = "linear") -> np.ndarray:
+        """Probabilities (N, 2) of [normal, anomalous], as PyOD computes them from the scores:
+        "linear" scales a score by the training scores' range (clipped to [0, 1]); "unify"
+        (Kriegel et al. 2011) maps its standard score through the Gaussian error function."""
+        from scipy.special import erf
+
+        self._fitted()
+        train, scores = self.decision_scores_, self.decision_function(X)
+        if method == "linear":
+            span = max(float(train.max() - train.min()), 1e-12)
+            anomalous = np.clip((scores - train.min()) / span, 0, 1)
+        elif method == "unify":
+            spread = max(float(train.std()), 1e-12) * np.sqrt(2)
+            anomalous = np.clip(erf((scores - train.mean()) / spread), 0, 1)
+        else:
+            raise SettingError("method", "linear or unify", method)
+        return np.column_stack([1 - anomalous, anomalous])
+
+    def predict_confidence(self, X) -> np.ndarray:
+        """Confidence in [0, 1] of each ``predict`` label (PyOD's, after Perini et al. 2020,
+        "Quantifying the confidence of anomaly detectors in their example-wise predictions"):
+        how sure the prediction is given where the score falls among the n training scores."""
+        from scipy.stats import binom
+
+        self._fitted()
+        train = np.sort(self.decision_scores_)
+        n = len(train)
+        scores = self.decision_function(X)
+        below = np.searchsorted(train, scores, side="right")  # training scores <= each score
+        posterior = (1 + below) / (2 + n)
+        confidence = 1 - binom.cdf(n - int(n * self.contamination), n, posterior)
+        anomalous = scores > self.threshold_
+        return np.where(anomalous, confidence, 1 - confidence)
+
     def fit_predict(self, X, y=None) -> np.ndarray:
         """``fit(X)`` then the training images' labels (``labels_``)."""
         return self.fit(X).labels_

@@ -64,8 +64,14 @@ def read_config(run: str | Path) -> dict:
 def load(run: str | Path, device: str | torch.device = "cpu", snapshot: int | None = None) -> AutoEncoder:
     """Rebuild a model from a run folder (config.json + model.safetensors), in eval mode.
 
+    run: a run folder, or ``hf://ORG/NAME`` for a model repository on the Hugging Face Hub
+    (downloaded once, safetensors only, checked like a local folder).
     snapshot: an epoch whose kept weights to load instead (a run trained with ``keep_every``).
     """
+    from vaekit.hub import download, is_hub
+
+    if is_hub(run):
+        run = download(run)
     cfg = read_config(run)
     weights = Path(run) / WEIGHTS if snapshot is None else snapshot_path(run, snapshot)
     if not weights.is_file():

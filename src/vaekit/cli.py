@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from vaekit.config import ANOMALY_DEFAULTS, COMPARE_DEFAULTS, PRESETS, TrainConfig
+from vaekit.config import ANOMALY_DEFAULTS, COMPARE_DEFAULTS, PRESETS, TrainConfig, read_settings_file
 from vaekit.errors import SettingError, VaekitError, flag
 from vaekit.options import parse_ints, settings_options
 
@@ -63,6 +63,10 @@ def train(
         str | None,
         typer.Option(help=f"Start from a paper's settings: {', '.join(PRESETS)} (Burda et al. 2016, MNIST); flags given override them."),
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Settings from a TOML, YAML or JSON file (a run's config.json repeats that run); flags given override it."),
+    ] = None,
     resume: Annotated[
         Path | None,
         typer.Option(help="Continue this run folder from its last checkpoint, with its saved settings."),
@@ -70,10 +74,13 @@ def train(
 ) -> None:
     """Train an AE or a VAE; writes a run folder with weights, metrics.csv, grids and summary.json."""
     if resume is None:  # settings are checked before the trainer (and Lightning) is even imported
-        if preset is None:
-            cfg = TrainConfig(**settings)
-        else:  # the preset's values, then whatever was typed on the command line
-            cfg = TrainConfig.from_preset(preset, **{k: v for k, v in settings.items() if k in settings.typed})
+        if preset is not None and preset not in PRESETS:
+            raise SettingError("preset", f"one of {', '.join(PRESETS)}", preset)
+        base = dict(PRESETS[preset]) if preset is not None else {}  # preset < file < typed flags
+        if config is not None:
+            base |= read_settings_file(config)
+        typed = {k: v for k, v in settings.items() if k in settings.typed}
+        cfg = TrainConfig(**({**settings, **base, **typed}))
     from vaekit.train import fit
 
     fit(resume=resume) if resume is not None else fit(cfg)
@@ -355,6 +362,50 @@ def augment(
     names = r.class_names or [str(i) for i in range(r.model.config.num_classes)]
     paths = write_image_folder(images, labels, names, output)
     print(f"{len(paths)} images in {len(names)} class folders under {output}")
+
+
+@app.command()
+def runs(
+    folder: Annotated[Path, typer.Argument(help="Where to look for run folders (searched recursively).")] = Path("runs"),
+    sort: Annotated[str, typer.Option(help="Column to sort by: date, run, data, model, backbone, latent, epochs or test_loss.")] = "date",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON, for scripts.")] = False,
+) -> None:
+    """A table of the runs under a folder: data, model, backbone, latent size, epochs, test loss, date."""
+    import json
+
+    from vaekit.runs import find_runs, format_runs, sort_runs
+
+    rows = sort_runs(find_runs(folder), sort)
+    print(json.dumps(rows, indent=1) if as_json else format_runs(rows))
+
+
+@app.command("export")
+def export_cmd(
+    run: RunPath,
+    format_: Annotated[str, typer.Option("--format", help="onnx: encoder.onnx + decoder.onnx (dynamic batch) + export.json.")] = "onnx",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Folder to write (default: RUN/export/).")] = None,
+) -> None:
+    """Export a run's encoder and decoder (ONNX), checked against PyTorch with onnxruntime."""
+    from vaekit.export import export
+
+    result = export(run, format_, output)
+    for path in result["paths"].values():
+        print(path)
+    diffs = result.get("max_abs_diff")
+    if diffs:
+        print("largest |onnxruntime - PyTorch|: " + ", ".join(f"{k} {v:.2g}" for k, v in diffs.items()))
+
+
+@app.command()
+def push(
+    run: RunPath,
+    repo_id: Annotated[str, typer.Argument(help="The Hugging Face model repository, ORG/NAME.")],
+    private: Annotated[bool, typer.Option(help="Create the repository private.")] = False,
+) -> None:
+    """Upload a run (config, safetensors weights, model card, grids, numbers) to the Hugging Face Hub."""
+    from vaekit.hub import push as upload
+
+    print(upload(run, repo_id, private=private))
 
 
 @app.command()

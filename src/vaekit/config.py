@@ -152,6 +152,9 @@ class RuntimeSettings:
     progress: bool = setting(True, "Show the progress bar.")
     keep_every: int | None = setting(None, "Also keep the weights every N epochs in snapshots/ (for curves).",
                                      check=_optional(_int_at_least(1)), expected="an integer >= 1")
+    logger: list[str] = setting(factory=lambda: ["csv"], help="Experiment tracking, repeatable: csv (metrics.csv, always on), tensorboard (RUN/tensorboard/), mlflow (./mlruns or $MLFLOW_TRACKING_URI).",
+                                check=lambda v: isinstance(v, list) and all(n in _registry("vaekit.loggers", "LOGGERS")() for n in v),
+                                expected="csv, tensorboard or mlflow, one per --logger")
 
 
 SECTIONS = (DataSettings, ModelSettings, OptimSettings, RuntimeSettings)
@@ -214,6 +217,9 @@ class TrainConfig(RuntimeSettings, OptimSettings, ModelSettings, DataSettings):
         from vaekit.objectives import OBJECTIVES
 
         OBJECTIVES[self.objective].check(self, self.objective)
+        from vaekit.loggers import check_available
+
+        check_available(self.logger)
         if self.denoise is not None:
             from vaekit.corrupt import parse_corruption
 
@@ -254,6 +260,52 @@ class TrainConfig(RuntimeSettings, OptimSettings, ModelSettings, DataSettings):
 # measured best with a 64-d code (Fashion-MNIST one-class AUC, benchmarks/RESULTS.md).
 COMPARE_DEFAULTS = {"latent_dim": 2, "hidden": [512, 512]}
 ANOMALY_DEFAULTS = {"latent_dim": 64}
+
+SETTINGS_FILES = (".toml", ".yaml", ".yml", ".json")
+
+
+def read_settings_file(path) -> dict:
+    """Training settings from a TOML, YAML or JSON file: field name -> value, checked by name.
+
+    A run's own config.json works too: its ``train`` section is used, without ``out`` (so the
+    repeat gets a folder of its own). VaekitError naming the file and the key on anything else.
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SETTINGS_FILES:
+        raise VaekitError(f"{path}: expected a {', '.join(SETTINGS_FILES)} file", "config")
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise VaekitError(f"{path}: cannot read ({e.strerror})", "config") from None
+    try:
+        if suffix == ".toml":
+            import tomllib
+
+            values = tomllib.loads(text)
+        elif suffix == ".json":
+            values = json.loads(text)
+        else:
+            import yaml
+
+            values = yaml.safe_load(text)
+    except Exception as e:  # noqa: BLE001 -- each parser has its own error type; all mean "malformed"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise VaekitError(f"{path}: not valid {suffix[1:].upper()} ({first})", "config") from None
+    if not isinstance(values, dict):
+        raise VaekitError(f"{path}: expected a table of settings, got {type(values).__name__}", "config")
+    if isinstance(values.get("train"), dict) and "model" in values:  # a run's config.json
+        values = {k: v for k, v in values["train"].items() if k != "out"}
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise VaekitError(f"{path}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})",
+                          "config")
+    return values
+
 
 MIN_STEPS = 2000  # updates a default-length run gets at least (matters for small data sets)
 MIN_STEPS_PER_EPOCH = 20

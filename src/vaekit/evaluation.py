@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from vaekit.classifier import reference_classifier
+from vaekit.config import BINARIZE
 from vaekit.corrupt import parse_corruption
 from vaekit.datasets import ImageSet, to_float
-from vaekit.config import BINARIZE
 from vaekit.device import PRECISIONS
 from vaekit.errors import SettingError, VaekitError
 from vaekit.inference import encode, reconstruct

@@ -42,6 +42,11 @@ def parse_ints(text: str, setting: str, example: str = "400,200") -> list[int]:
 
 def _option(f: dataclasses.Field, hints: dict, default) -> inspect.Parameter:
     base, optional = _base(hints[f.name])
+    if typing.get_origin(base) is list and typing.get_args(base)[0] is str:  # a repeatable flag
+        decls = [f.metadata["flag"]] if f.metadata.get("flag") else []
+        info = typer.Option(*decls, help=f.metadata.get("help", ""))
+        return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=list(default or []),
+                                 annotation=Annotated[list[str], info])
     is_list = typing.get_origin(base) is list
     cli_type = str if is_list else base
     if optional or (is_list and default is None):
@@ -85,6 +90,8 @@ def settings_options(config_cls, only: list[str] | None = None, exclude: tuple[s
                 value = kwargs.pop(n)
                 if typing.get_origin(_base(hints[n])[0]) is list and isinstance(value, str):
                     value = parse_ints(value, n)
+                elif isinstance(value, tuple):  # a repeatable flag
+                    value = list(value)
                 settings[n] = value
                 source = _ctx.get_parameter_source(n)
                 if source is not None and source.name != "DEFAULT":

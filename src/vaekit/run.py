@@ -33,10 +33,13 @@ class Run:
 
     @classmethod
     def open(cls, path) -> Run:
-        """Open a run folder (or pass a Run through); VaekitError when it is not one."""
+        """Open a run folder, or ``hf://ORG/NAME`` on the Hugging Face Hub (downloaded), or pass a
+        Run through; VaekitError when it is not one."""
         if isinstance(path, Run):
             return path
-        run = cls(path)
+        from vaekit.hub import download, is_hub
+
+        run = cls(download(path) if is_hub(path) else path)
         if not (run.path / CONFIG).is_file():
             raise VaekitError(f"{run.path}: not a vaekit run folder (no {CONFIG})")
         return run

@@ -21,6 +21,7 @@ from lightning_fabric import Fabric
 from tqdm.auto import tqdm
 
 from vaekit import datasets
+from vaekit.card import write_card
 from vaekit.checkpoint import (
     CHECKPOINT,
     load_checkpoint,
@@ -36,9 +37,11 @@ from vaekit.datasets.binarize import binarize
 from vaekit.device import fabric_precision, resolve_precision
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
+from vaekit.loggers import start_trackers
 from vaekit.models import MODELS, ModelConfig, build_model
 from vaekit.objectives import OBJECTIVES, Batch, add_terms, means, set_terms
 from vaekit.plots import save_grid
+from vaekit.run import Run
 from vaekit.schedules import make_scheduler
 from vaekit.tasks.generate import reconstruct_pairs, sample_images
 from vaekit.tasks.rundata import split_data
@@ -177,8 +180,11 @@ class _Trainer:
             if self.main:
                 print(f"resuming {self.run_dir} at epoch {self.start_epoch + 1}"
                       + (f", step {self.start_step}" if self.start_step else ""), file=sys.stderr)
-        elif self.main:
-            save(self.raw, self.run_dir, {"train": cfg.to_dict(), "data": self._data_info()})
+        config = {"model": self.raw.config.to_dict(), "train": cfg.to_dict(), "data": self._data_info()}
+        # trackers start before the run's files are written, so one that cannot start leaves no run
+        self.trackers = start_trackers(cfg.logger, self.run_dir, config) if self.main else []
+        if self.main and not self.resuming:
+            save(self.raw, self.run_dir, {k: v for k, v in config.items() if k != "model"})
 
     def _data_info(self) -> dict:
         s = self.splits
@@ -291,7 +297,9 @@ class _Trainer:
                              **{f"val_{k}": v for k, v in val.items()},
                              "lr": self.scheduler.get_last_lr()[0], "epoch_seconds": seconds})
         if self.main:
-            self._write_epoch_outputs(epoch)
+            grids = self._write_epoch_outputs(epoch)
+            for tracker in self.trackers:
+                tracker.epoch(self.history[-1], grids)
             self._save_checkpoint(epoch + 1, 0, None)
             rest = ", ".join(f"{k} {v:.2f}" for k, v in val.items() if k != "loss")
             tqdm.write(f"epoch {epoch + 1}: train {train['loss']:.2f}  val {val['loss']:.2f} "
@@ -308,7 +316,8 @@ class _Trainer:
         self.model.train()
         return self._all_reduce(sums)
 
-    def _write_epoch_outputs(self, epoch: int) -> None:
+    def _write_epoch_outputs(self, epoch: int) -> dict[str, Path]:
+        """metrics.csv, the weights, and this epoch's grids; returns the grids' paths."""
         run = self.run_dir
         columns = list(self.history[-1])
         rows = [",".join(columns)]
@@ -323,10 +332,12 @@ class _Trainer:
         y = self.splits.val.take_labels(first) if self.raw.conditional else None
         if self.corrupt:  # show what the network is asked to clean up, and what it makes of it
             x = self.corrupt(x, torch.Generator().manual_seed(self.cfg.seed))
-        save_grid(reconstruct_pairs(self.raw, x, y=y), run / "grids" / f"recon_epoch{epoch + 1:03d}.png")
-        samples = sample_images(self.raw, 64, seed=self.cfg.seed)
-        save_grid(samples.cpu(), run / "grids" / f"samples_epoch{epoch + 1:03d}.png")
+        grids = {"recon": save_grid(reconstruct_pairs(self.raw, x, y=y),
+                                    run / "grids" / f"recon_epoch{epoch + 1:03d}.png"),
+                 "samples": save_grid(sample_images(self.raw, 64, seed=self.cfg.seed),
+                                      run / "grids" / f"samples_epoch{epoch + 1:03d}.png")}
         self.raw.train()
+        return grids
 
     def _save_checkpoint(self, epoch: int, step: int, sums: dict | None) -> None:
         if not self.main:
@@ -358,4 +369,19 @@ class _Trainer:
         }
         if self.main:
             write_json(self.run_dir / "summary.json", summary)
+            write_card(Run.open(self.run_dir))
+            embedding = self._embedding() if self.trackers else None
+            for tracker in self.trackers:
+                tracker.finish(summary, embedding)
         return summary
+
+    def _embedding(self, n: int = 1000):
+        """(codes, labels, thumbnails) of the first test images, for a tracker's embedding view."""
+        from vaekit.inference import encode
+
+        test = self.splits.test
+        idx = torch.arange(min(n, len(test)))
+        thumbs = to_float(test.take(idx))
+        labels = test.take_labels(idx)
+        codes, _ = encode(self.raw.eval(), thumbs, labels)
+        return codes, labels, thumbs
