@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import logging
 import math
 import tempfile
 
@@ -26,6 +27,17 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str):
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 class AutoencoderTransformer(TransformerMixin, BaseEstimator):
@@ -82,7 +94,11 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
                           seed=self.seed, progress=self.verbose)
         # every row trains; the one-row "test set" only satisfies the run's bookkeeping
         data = Dataset(ARRAY_DATA, ImageSet(pixels), ImageSet(pixels[:1]))
-        quiet = contextlib.nullcontext() if self.verbose else contextlib.redirect_stdout(io.StringIO())
+        quiet = contextlib.ExitStack()
+        if not self.verbose:  # a transformer inside a pipeline trains silently unless asked
+            quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+            quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
+            quiet.enter_context(_quiet_logger("lightning_fabric"))
         with tempfile.TemporaryDirectory(prefix="vaekit-sklearn-") as tmp, quiet:
             run = Run.open(fit(dataclasses.replace(cfg, out=f"{tmp}/run"), dataset=data))
             self.model_, self.n_epochs_ = run.model, run.summary.get("epochs")
