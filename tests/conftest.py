@@ -60,13 +60,15 @@ TINY = dict(latent_dim=3, hidden=[16], channels=[4, 8], image_size=8, image_chan
 
 
 @pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory):
-    """A labelled folder of 2 x 40 small images, and a private $VAEKIT_DATA for its cache."""
+def _tiny_folder(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
-    old = os.environ.get("VAEKIT_DATA")
-    os.environ["VAEKIT_DATA"] = str(root / "cache")
-    yield make_image_folder(root / "images", classes=2, per_class=40, size=(12, 12))
-    if old is None:
-        os.environ.pop("VAEKIT_DATA", None)
-    else:
-        os.environ["VAEKIT_DATA"] = old
+    return make_image_folder(root / "images", classes=2, per_class=40, size=(12, 12)), root / "cache"
+
+
+@pytest.fixture
+def tiny_data(_tiny_folder, monkeypatch):
+    """A labelled folder of 2 x 40 small images; $VAEKIT_DATA points at a cache kept for the
+    session (so it is decoded once) for this test only -- the built-in data sets stay where they are."""
+    folder, cache = _tiny_folder
+    monkeypatch.setenv("VAEKIT_DATA", str(cache))
+    return folder

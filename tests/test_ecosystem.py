@@ -27,12 +27,14 @@ def _csv(run):
 
 
 @pytest.fixture(scope="module")
-def logged(tiny_data, tmp_path_factory):
+def logged(_tiny_folder, tmp_path_factory):
     """A 2-epoch run logged to TensorBoard and MLflow (the default ./mlruns, in its own folder)."""
+    folder, cache = _tiny_folder
     where = tmp_path_factory.mktemp("logged")
     run = where / "run"
-    run_cli("train", "--data", str(tiny_data), *TINY_FLAGS, "--epochs", "2", "--logger", "tensorboard",
-            "--logger", "mlflow", "--out", str(run), cwd=where, env={"MLFLOW_TRACKING_URI": ""})
+    run_cli("train", "--data", str(folder), *TINY_FLAGS, "--epochs", "2", "--logger", "tensorboard",
+            "--logger", "mlflow", "--out", str(run), cwd=where,
+            env={"MLFLOW_TRACKING_URI": "", "VAEKIT_DATA": str(cache)})
     return where, run
 
 
