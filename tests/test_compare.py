@@ -71,16 +71,20 @@ def test_compare_two_existing_runs_and_single_run_commands(tiny_runs, tmp_path):
     assert not (tmp_path / "bad").exists()  # refused before anything was trained or written
 
 
+def _mnist_compare(tmp_path, epochs: int):
+    out = tmp_path / "mnist"
+    run_cli("compare", "--data", "mnist", "--latent-dim", "2", "--epochs", str(epochs), "--out", str(out),
+            "--no-progress")
+    return out, json.loads((out / "compare.json").read_text())
+
+
 def test_mnist_2d_vae_generates_and_stays_near_the_prior_in_8_epochs(tmp_path):
     # The founding documents' lesson, which the README promises, on compare's default MLP
     # (512-512) with a 2-D latent, same seed, 8 epochs each (30 s). Measured at seeds 0, 1, 2:
     # prior-sample Fréchet distance VAE/AE 248/369, 224/433, 253/328 (1.3x-1.9x); 96-98% of the
     # VAE's test codes within 3 sigma against 62-68% of the AE's. The longer run that re-measures
     # the demo's gap is test_mnist_2d_gap_after_30_epochs (make test-figures).
-    out = tmp_path / "mnist"
-    run_cli("compare", "--data", "mnist", "--latent-dim", "2", "--epochs", "8", "--out", str(out),
-            "--no-progress")
-    result = json.loads((out / "compare.json").read_text())
+    out, result = _mnist_compare(tmp_path, epochs=8)
     ae, vae = result["models"]["AE"], result["models"]["VAE"]
     assert result["classifier"]["test_accuracy"] > 0.97
     assert vae["frechet_prior"] < 0.9 * ae["frechet_prior"]
@@ -96,10 +100,7 @@ def test_mnist_2d_gap_after_30_epochs(tmp_path):
     # 30 epochs each (`make demo` trains 80). Measured: prior-sample Fréchet distance VAE 160 vs
     # AE 405 (seeds 1, 2: 2.45x, 2.37x), 98% vs 56% of test codes within 3 sigma; the classifier
     # sees an effective 9.3 of 10 classes in the VAE's samples and 6.6 in the AE's.
-    out = tmp_path / "mnist"
-    run_cli("compare", "--data", "mnist", "--latent-dim", "2", "--epochs", "30", "--out", str(out),
-            "--no-progress")
-    result = json.loads((out / "compare.json").read_text())
+    _, result = _mnist_compare(tmp_path, epochs=30)
     ae, vae = result["models"]["AE"], result["models"]["VAE"]
     assert vae["frechet_prior"] < 0.5 * ae["frechet_prior"]
     assert vae["effective_classes_prior"] > ae["effective_classes_prior"] + 2

@@ -17,7 +17,7 @@ import typer
 
 from vaekit.config import ANOMALY_DEFAULTS, COMPARE_DEFAULTS, PRESETS, TrainConfig, read_settings_file
 from vaekit.errors import SettingError, VaekitError, flag
-from vaekit.options import parse_ints, settings_options
+from vaekit.options import settings_options
 
 app = typer.Typer(
     add_completion=False,
@@ -498,5 +498,3 @@ def main() -> None:
         print(f"vaekit: error: {e.worded(flag)}", file=sys.stderr)
         sys.exit(2)
 
-
-__all__ = ["app", "main", "parse_ints"]

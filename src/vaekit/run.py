@@ -62,9 +62,12 @@ class Run:
 
     @cached_property
     def settings(self) -> TrainConfig:
-        """The training settings it was made with."""
+        """The training settings it was made with (checked as new ones would be)."""
+        if not isinstance(self.config.get("train"), dict):
+            raise VaekitError(f"{self.path / CONFIG}: no training settings (its train section is missing); "
+                              "the run cannot be reloaded or resumed -- train it again")
         try:
-            return TrainConfig.from_dict(self.config.get("train", {}))
+            return TrainConfig.from_dict(self.config["train"])
         except VaekitError as e:
             raise VaekitError(f"{self.path / CONFIG}: {e}") from None
 

@@ -25,7 +25,6 @@ from vaekit.card import write_card
 from vaekit.checkpoint import (
     CHECKPOINT,
     load_checkpoint,
-    read_config,
     save,
     save_checkpoint,
     save_weights,
@@ -65,7 +64,7 @@ def fit(config: TrainConfig | None = None, resume: str | Path | None = None,
     """
     if resume is not None:
         run = Path(resume)
-        config = TrainConfig.from_dict(read_config(run).get("train", {}))
+        config = Run.open(run).settings  # checked like new settings; no train section: refused
         if not (run / CHECKPOINT).is_file():
             raise VaekitError(f"{run}: no {CHECKPOINT} in that folder", "resume")
     else:
