@@ -33,7 +33,12 @@ class SettingError(VaekitError, ValueError):
         self.expected, self.found = expected, found
 
 
+SHORT_FLAGS = {"n": "-n", "output": "-o/--output"}  # options the CLI spells short
+
+
 def flag(setting: str) -> str:
     """The command-line flag of a setting: ``latent_dim`` -> ``--latent-dim`` (a trailing
     underscore, as in ``class_``, is Python's, not the flag's)."""
-    return setting if setting.startswith("-") else "--" + setting.rstrip("_").replace("_", "-")
+    if setting.startswith("-"):
+        return setting
+    return SHORT_FLAGS.get(setting, "--" + setting.rstrip("_").replace("_", "-"))

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from vaekit.errors import SettingError
+from vaekit.errors import SettingError, VaekitError
 
 COLUMNS = ("run", "data", "model", "backbone", "latent", "epochs", "test_loss", "date")
 MAX_DEPTH = 4  # runs/compare-*/vae is two levels down; a comparison's own folders are found too
@@ -39,7 +39,7 @@ def find_runs(folder: str | Path = "runs") -> list[dict]:
     """One row per run folder below ``folder`` (a folder holding config.json with a model section)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise SettingError("folder", "a folder of runs", str(folder))
+        raise VaekitError(f"{folder}: no such folder (expected a folder of runs)")
     patterns = ["/".join(["*"] * depth + ["config.json"]) for depth in range(MAX_DEPTH + 1)]
     found = [p for pattern in patterns for p in folder.glob(pattern)]
     return [row for row in (_row(p, folder) for p in sorted(found)) if row is not None]
