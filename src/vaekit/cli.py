@@ -49,6 +49,12 @@ def _at_least(value: int, low: int, setting: str) -> None:
         raise SettingError(setting, f"an integer >= {low}", value)
 
 
+def _note(line: str | None) -> None:
+    """A one-line summary on stderr (files skipped and the like), when there is one."""
+    if line:
+        print(line, file=sys.stderr)
+
+
 def _save_grid(images, path: Path, nrow: int = 8, pad: int = 2) -> None:
     from vaekit.plots import save_grid
 
@@ -222,18 +228,22 @@ def traverse(
 @app.command("denoise")
 def denoise_cmd(
     run: RunPath,
-    images: Annotated[list[Path], typer.Argument(help="Image files to clean (fitted to the model's size).")],
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders to clean (fitted to the model's size).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the cleaned images (PNG).")],
+    strict: Annotated[bool, typer.Option(help="Stop at the first unreadable file instead of skipping and counting it.")] = False,
 ) -> None:
-    """Clean images with a run (best one trained with --denoise); prints each file written."""
+    """Clean images (files or folders) with a run (best one trained with --denoise); prints each file written."""
     from vaekit.plots import save_image
+    from vaekit.tasks.anomaly_io import named_image_files
     from vaekit.tasks.denoise import denoise
-    from vaekit.tasks.generate import load_images
+    from vaekit.tasks.generate import read_files, skipped_line
 
     r = _open(run)
-    cleaned = denoise(r.model, load_images(images, r.model_config.image_shape))
-    for img, path in zip(cleaned, images, strict=True):
-        print(save_image(img, output / (Path(path).stem + ".png")))
+    named = named_image_files(images)
+    x, kept, skipped = read_files([f for f, _ in named], r.model_config.image_shape, strict)
+    for img, i in zip(denoise(r.model, x), kept, strict=True):
+        print(save_image(img, output / Path(named[i][1]).with_suffix(".png")))
+    _note(skipped_line(skipped))
 
 
 @app.command()
@@ -311,18 +321,20 @@ def compress_cmd(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders to compress.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The .vkz file to write.")],
     bits: Annotated[int, typer.Option(help="Bits per latent dimension (1-16).")] = 8,
+    strict: Annotated[bool, typer.Option(help="Stop at the first unreadable file instead of skipping and counting it.")] = False,
 ) -> None:
     """Compress images to their quantized posterior means in one .vkz file (format: docs/design.md)."""
     from vaekit.compress import compress, write_vkz
     from vaekit.tasks.anomaly_io import named_image_files
-    from vaekit.tasks.generate import load_images
+    from vaekit.tasks.generate import read_files, skipped_line
 
     r = _open(run)
     named = named_image_files(images)
-    x = load_images([f for f, _ in named], r.model_config.image_shape)
-    blob = compress(r.model, x, bits, run=r.path, names=[name for _, name in named])
+    x, kept, skipped = read_files([f for f, _ in named], r.model_config.image_shape, strict)
+    blob = compress(r.model, x, bits, run=r.path, names=[named[i][1] for i in kept])
     write_vkz(output, blob)
-    d, n = r.model.latent_dim, len(named)
+    _note(skipped_line(skipped))
+    d, n = r.model.latent_dim, len(kept)
     print(f"{n} images -> {len(blob)} bytes ({len(blob) / n:.1f} per image; codes {d * bits / 8:g} bytes "
           f"each = {d} dimensions x {bits} bits, the rest is the header)")
     print(output)
@@ -448,6 +460,7 @@ def anomaly_score(
     data: Annotated[str | None, typer.Option(help="Score a built-in data set's test split instead of files.")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="CSV to write (path, score, label).")] = Path("scores.csv"),
     top: Annotated[int, typer.Option(help="Error heat maps for this many top-scored images.")] = 16,
+    strict: Annotated[bool, typer.Option(help="Stop at the first unreadable file instead of skipping and counting it.")] = False,
 ) -> None:
     """Score images (higher = more anomalous); writes a CSV sorted by score and a heat-map grid."""
     from vaekit.anomaly import AnomalyDetector
@@ -459,7 +472,10 @@ def anomaly_score(
         raise VaekitError("anomaly score: give image files or folders, or --data NAME")
     _at_least(top, 1, "top")
     det = AnomalyDetector.load(detector)
-    result = score_images(det, images or [], data, top)
+    result = score_images(det, images or [], data, top, strict)
+    from vaekit.tasks.generate import skipped_line
+
+    _note(skipped_line(result["skipped"]))
     print(f"{int(result['labels'].sum())} of {len(result['scores'])} images above the threshold {det.threshold_:.6g}")
     print(atomic_write(output, scores_csv(result)))
     print(save_grid(result["top"], output.with_name(output.stem + "_top.png"), nrow=result["columns"]))

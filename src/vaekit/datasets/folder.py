@@ -18,14 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 
+from vaekit.datasets.decode import EXTENSIONS, Unreadable, has_colour, read_image
 from vaekit.datasets.imageset import Dataset, ImageSet, fits_in_memory
 from vaekit.datasets.store import data_root
 from vaekit.errors import VaekitError
 
-EXTENSIONS = {".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".pbm", ".bmp", ".webp", ".tif", ".tiff"}
-GREY_MODES = {"1", "L", "LA", "I", "I;16", "F", "P;L"}
 CHUNK = 256  # files a worker decodes per task
 
 
@@ -64,38 +62,16 @@ def load_folder(root: str | Path, image_size: int = 64, channels: int | None = N
 
 
 def _guess_channels(sample: list[Path]) -> int:
-    for p in sample:
-        try:
-            with Image.open(p) as im:
-                if im.mode not in GREY_MODES:
-                    return 3
-        except OSError:
-            continue
-    return 1
+    return 3 if any(has_colour(p) for p in sample) else 1
 
 
 def _cache_key(root: Path, files: list[Path], rel: list[str], size: int, channels: int) -> str:
-    h = hashlib.sha256(f"v1|{root}|{size}|{channels}".encode())
+    # v2: images read by datasets.decode (EXIF orientation, 16-bit scaling, alpha on white)
+    h = hashlib.sha256(f"v2|{root}|{size}|{channels}".encode())
     for p, r in zip(files, rel, strict=True):
         st = p.stat()
         h.update(f"|{r}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:24]
-
-
-def decode_image(path: str | Path, height: int, width: int, channels: int) -> np.ndarray | None:
-    """Decode one file, center-crop it to the aspect of (height, width) and resize to it.
-
-    Returns (C, height, width) uint8, or None when the file cannot be decoded.
-    """
-    try:
-        with Image.open(path) as im:
-            im.draft("RGB" if channels == 3 else "L", (width, height))  # JPEG: decode at reduced scale
-            im = im.convert("RGB" if channels == 3 else "L")
-            im = ImageOps.fit(im, (width, height), method=Image.Resampling.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
-        return None
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
 def _decode_to_cache(root: Path, files: list[Path], rel: list[str], size: int, channels: int,
@@ -109,12 +85,14 @@ def _decode_to_cache(root: Path, files: list[Path], rel: list[str], size: int, c
         out = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
                                         shape=(n, channels, size, size))
         ok = np.zeros(n, dtype=bool)
+        reasons: dict[int, str] = {}
 
         def work(start: int) -> None:
             for i in range(start, min(start + CHUNK, n)):
-                arr = decode_image(files[i], size, size, channels)
-                if arr is not None:
-                    out[i], ok[i] = arr, True
+                try:
+                    out[i], ok[i] = read_image(files[i], size, size, channels), True
+                except Unreadable as e:  # the reason, named by the file's path under the root
+                    reasons[i] = e.message.replace(str(files[i]), rel[i], 1)
 
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             list(pool.map(work, range(0, n, CHUNK)))
@@ -142,7 +120,7 @@ def _decode_to_cache(root: Path, files: list[Path], rel: list[str], size: int, c
         np.save(tmp / "labels.npy", labels)
         meta = {"root": str(root), "size": size, "channels": channels, "files": kept_rel,
                 "class_names": class_names, "skipped": len(skipped),
-                "skipped_examples": skipped[:5]}
+                "skipped_examples": [reasons[i] for i in np.flatnonzero(~ok)[:5]]}
         (tmp / "meta.json").write_text(json.dumps(meta))
         os.replace(tmp, cache)
     finally:

@@ -11,11 +11,11 @@ import torch
 
 from vaekit import datasets
 from vaekit.datasets import to_float
-from vaekit.datasets.folder import EXTENSIONS
+from vaekit.datasets.decode import EXTENSIONS
 from vaekit.errors import VaekitError
 from vaekit.inference import batches
 from vaekit.plots import heatmap_rgb
-from vaekit.tasks.generate import load_images
+from vaekit.tasks.generate import load_images, read_files
 
 CHUNK = 1000  # images decoded and scored at a time, so memory stays flat for large folders
 
@@ -42,16 +42,19 @@ def named_image_files(paths: list[str | Path]) -> list[tuple[Path, str]]:
     return files
 
 
-def score_images(det, paths: list[str | Path], data: str | None = None, top: int = 16) -> dict:
+def score_images(det, paths: list[str | Path], data: str | None = None, top: int = 16,
+                 strict: bool = False) -> dict:
     """Score images with a fitted ``AnomalyDetector``.
 
     paths: image files or folders; or data: a built-in data set whose test split (else its
     training images) is scored, named ``DATA:INDEX``. Returns {"names", "scores" (N,),
     "labels" (N,) (1 = above the threshold), "order" (highest score first), "top": rows of up to
     8 of the ``top`` highest-scored images, their reconstructions and per-pixel squared-error
-    maps on one colour scale (a tensor for a grid), "columns": images per row}.
+    maps on one colour scale (a tensor for a grid), "columns": images per row, "skipped": one
+    reason per unreadable file left out (with ``strict`` the first one stops it instead)}.
     """
     shape = det.model_.config.image_shape
+    skipped: list[str] = []
     if data is not None:
         loaded = datasets.load(data, shape[1], shape[0])
         images = loaded.test if loaded.test is not None else loaded.train
@@ -59,9 +62,13 @@ def score_images(det, paths: list[str | Path], data: str | None = None, top: int
         chunks = (x for x, _ in batches(images, batch_size=CHUNK))
     else:
         files = image_files(paths)
-        names = [str(f) for f in files]
-        chunks = (load_images(files[s : s + CHUNK], shape) for s in range(0, len(files), CHUNK))
-    scores = np.concatenate([det.decision_function(x) for x in chunks])
+        names, chunks = [], []
+        for s in range(0, len(files), CHUNK):  # memory stays flat: one chunk decoded at a time
+            x, kept, bad = read_files(files[s : s + CHUNK], shape, strict)
+            names += [str(files[s + i]) for i in kept]
+            skipped += bad
+            chunks.append(det.decision_function(x))
+    scores = np.concatenate([det.decision_function(x) for x in chunks] if data is not None else chunks)
     order = np.argsort(-scores, kind="stable")
     pick = order[:top]
     if data is not None:
@@ -70,7 +77,7 @@ def score_images(det, paths: list[str | Path], data: str | None = None, top: int
         x = load_images([names[i] for i in pick], shape)
     grid, columns = _top_rows(det, x, shape)
     return {"names": names, "scores": scores, "labels": (scores > det.threshold_).astype(int),
-            "order": order, "top": grid, "columns": columns}
+            "order": order, "top": grid, "columns": columns, "skipped": skipped}
 
 
 def scores_csv(result: dict) -> str:

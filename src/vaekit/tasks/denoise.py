@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from vaekit.corrupt import Corruption
 from vaekit.datasets import check_batch
 from vaekit.metrics import psnr, ssim
-from vaekit.plots import save_image
 
 MAX_PSNR_MSE = 1e-10  # identical images would give +inf dB; cap at 100 dB for averaging
 
@@ -46,14 +43,3 @@ def denoising_quality(model, clean: torch.Tensor, corruption: Corruption, seed: 
     before, after = fidelity(noisy, clean), fidelity(cleaned, clean)
     return {"corruption": corruption.spec, "noisy": before, "denoised": after,
             "gain_db": after["psnr"] - before["psnr"], "images": (clean, noisy, cleaned)}
-
-
-def denoise_files(model, paths: list[str | Path], out_dir: str | Path) -> list[Path]:
-    """Denoise image files into ``out_dir`` (same file names, PNG), fitted to the model's size."""
-    from vaekit.tasks.generate import load_images
-
-    x = load_images(paths, model.config.image_shape)
-    cleaned = denoise(model, x)
-    out_dir = Path(out_dir)
-    return [save_image(img, out_dir / (Path(p).stem + ".png")) for img, p in zip(cleaned, paths, strict=True)]
-
