@@ -28,12 +28,41 @@ WEIGHTS = "model.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
 
 
-def save(model: AutoEncoder, run: str | Path, extra: dict | None = None) -> Path:
-    """Write ``config.json`` (model settings + ``extra``) and ``model.safetensors`` to ``run``."""
+def save(model: AutoEncoder, run: str | Path, extra: dict | None = None, weights: bool = True) -> Path:
+    """Write ``config.json`` (model settings + ``extra``) and, unless ``weights`` is False (a run
+    that has not trained yet), ``model.safetensors`` to ``run``."""
     run = Path(run)
     write_json(run / CONFIG, {"model": model.config.to_dict(), **(extra or {})})
-    save_weights(model, run)
+    if weights:
+        save_weights(model, run)
     return run
+
+
+def clean_temporaries(run: str | Path) -> int:
+    """Remove the temporary files a killed write left in a run folder (``.NAME.*.tmp``);
+    returns how many."""
+    stale = list(Path(run).glob(".*.tmp")) + list(Path(run).glob("snapshots/.*.tmp"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
+def read_tensors(path: Path, what: str) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors; VaekitError saying what to do when it is damaged."""
+    try:
+        return load_file(str(path))
+    except Exception as e:  # noqa: BLE001 -- safetensors raises several types for a bad file
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise VaekitError(f"{path}: damaged {what} ({reason}); resume the run (vaekit train --resume "
+                          f"{path.parent}) to rewrite it from its checkpoint, or train it again") from None
+
+
+def check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
+    """VaekitError when weights hold NaN or infinity (a run that diverged)."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise VaekitError(f"{path}: weights hold NaN or infinity ({bad[0]}, {len(bad)} tensors): the run "
+                          "diverged; train it again with a lower --lr")
 
 
 def save_weights(model: AutoEncoder, run: str | Path, snapshot: int | None = None) -> None:
@@ -56,9 +85,12 @@ def read_config(run: str | Path) -> dict:
     if not path.is_file():
         raise VaekitError(f"{run}: not a vaekit run folder (no {CONFIG})")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise VaekitError(f"{path}: not valid JSON ({e})") from e
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise VaekitError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise VaekitError(f"{path}: expected a JSON object, found {type(config).__name__}")
+    return config
 
 
 def load(run: str | Path, device: str | torch.device = "cpu", snapshot: int | None = None) -> AutoEncoder:
@@ -78,11 +110,16 @@ def load(run: str | Path, device: str | torch.device = "cpu", snapshot: int | No
         if snapshot is not None:
             raise VaekitError(f"{run}: no weights kept for epoch {snapshot} ({weights} is missing)")
         raise VaekitError(f"{run}: no {WEIGHTS} yet (has the first epoch finished?)")
+    if not isinstance(cfg.get("model"), dict):
+        raise VaekitError(f"{Path(run) / CONFIG}: expected a model section (a JSON object)")
+    model = build_model(ModelConfig.from_dict(cfg["model"]))
+    state = read_tensors(weights, "weights")
+    check_finite(state, weights)
     try:
-        model = build_model(ModelConfig.from_dict(cfg["model"]))
-        model.load_state_dict(load_file(str(weights)))
+        model.load_state_dict(state)
     except (ValueError, KeyError, RuntimeError) as e:
-        raise VaekitError(f"{run}: weights do not match config.json ({e})") from e
+        first = str(e).strip().splitlines()[0]
+        raise VaekitError(f"{run}: weights do not match config.json ({first})") from None
     return model.to(device).eval()
 
 
@@ -131,10 +168,24 @@ def load_checkpoint(run: Path, model, optimizer, scheduler) -> dict:
         raise VaekitError(f"{run}: no {CHECKPOINT} in that folder", "resume")
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        header = json.loads(f.metadata()["vaekit"])
-    tensors = load_file(str(path))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = json.loads((f.metadata() or {})["vaekit"])
+        if not isinstance(header, dict) or not {"epoch", "step", "history", "param_groups", "scheduler",
+                                                 "rng"} <= set(header):
+            raise ValueError("its metadata lacks the training state")
+    except Exception as e:  # noqa: BLE001 -- a truncated file, foreign metadata, bad JSON: one message
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise VaekitError(f"{path}: damaged checkpoint ({reason}); the run cannot be resumed -- train it "
+                          "again") from None
+    tensors = read_tensors(path, "checkpoint")
+    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    check_finite(model_state, path)
+    try:
+        model.load_state_dict(model_state)
+    except (RuntimeError, KeyError) as e:
+        raise VaekitError(f"{path}: the checkpoint does not match config.json "
+                          f"({str(e).strip().splitlines()[0]}); train the run again") from None
     slots: dict[int, dict] = {}
     for k, v in tensors.items():
         if k.startswith("optim."):

@@ -286,8 +286,9 @@ def encode(
     split: Annotated[str, typer.Option(help="test, train or all (built-in and run data).")] = "test",
 ) -> None:
     """Write posterior means (never random draws) of a data set as a feature table, with labels."""
-    from vaekit.tasks.features import encode_sets, feature_sets, write_features
+    from vaekit.tasks.features import check_format, encode_sets, feature_sets, write_features
 
+    check_format(output)  # before any image is read
     r = _open(run)
     feats, labels = encode_sets(r.model, feature_sets(r, data, split))
     print(write_features(feats, labels, output))
@@ -506,11 +507,25 @@ def data_fetch(
 
 
 def main() -> None:
-    """Console entry point: run the app, turning VaekitError into one line naming the flag, and
-    exit status 2."""
+    """Console entry point: run the app, turning VaekitError into one line naming the flag or
+    file, and exit status 2. Anything else is a bug in vaekit: one line too, exit status 1, and
+    the traceback with ``VAEKIT_DEBUG=1``."""
+    import os
+
     try:
         app()
     except VaekitError as e:
+        if os.environ.get("VAEKIT_DEBUG"):
+            raise
         print(f"vaekit: error: {e.worded(flag)}", file=sys.stderr)
         sys.exit(2)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # noqa: BLE001 -- the last line of defence, stated as such
+        if os.environ.get("VAEKIT_DEBUG"):
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"vaekit: internal error: {type(e).__name__}: {first} (a bug in vaekit; rerun with "
+              "VAEKIT_DEBUG=1 for the traceback)", file=sys.stderr)
+        sys.exit(1)
 

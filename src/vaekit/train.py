@@ -24,6 +24,7 @@ from vaekit import datasets
 from vaekit.card import write_card
 from vaekit.checkpoint import (
     CHECKPOINT,
+    clean_temporaries,
     load_checkpoint,
     save,
     save_checkpoint,
@@ -97,6 +98,8 @@ def fit(config: TrainConfig | None = None, resume: str | Path | None = None,
 def _new_run_dir(cfg: TrainConfig) -> Path:
     if cfg.out:
         out = Path(cfg.out)
+        if out.exists() and not out.is_dir():
+            raise VaekitError(f"{out} is a file; give a folder for the run", "out")
         if (out / CHECKPOINT).exists() or (out / "summary.json").exists():
             raise VaekitError(f"{out} already holds a run; resume it (vaekit train --resume {out}) or "
                               "choose another folder", "out")
@@ -170,9 +173,14 @@ class _Trainer:
         self.partial: dict | None = None  # running sums of the terms of an epoch cut short
         self.train_seconds = 0.0
         if self.resuming:
+            clean_temporaries(self.run_dir)
             state = load_checkpoint(self.run_dir, self.raw, self.optimizer.optimizer, self.scheduler)
             self.start_epoch, self.start_step = state["epoch"], state["step"]
             self.history, self.train_seconds = state["history"], state["train_seconds"]
+            if self.main and self.start_step == 0:
+                # at an epoch boundary the checkpoint's weights are the epoch's model.safetensors:
+                # rewrite it, so a damaged or missing one is repaired by a resume
+                save_weights(self.raw, self.run_dir)
             partial = state.get("partial")
             self.partial = ({k: torch.tensor(v, dtype=torch.float64) for k, v in partial.items()}
                             if isinstance(partial, dict) and partial else None)
@@ -183,7 +191,9 @@ class _Trainer:
         # trackers start before the run's files are written, so one that cannot start leaves no run
         self.trackers = start_trackers(cfg.logger, self.run_dir, config) if self.main else []
         if self.main and not self.resuming:
-            save(self.raw, self.run_dir, {k: v for k, v in config.items() if k != "model"})
+            # settings only: weights are written when the first epoch ends, so a run killed
+            # before that has no model to sample from and says so
+            save(self.raw, self.run_dir, {k: v for k, v in config.items() if k != "model"}, weights=False)
 
     def _data_info(self) -> dict:
         s = self.splits

@@ -99,7 +99,10 @@ class ModelConfig:
         if unknown:
             raise SettingError("model", "known model config keys", sorted(unknown),
                                f"unknown model config keys: {sorted(unknown)}")
-        return cls(**d)
+        try:
+            return cls(**d)
+        except TypeError as e:  # a string where a number belongs, a list where a name does
+            raise VaekitError(f"the model settings hold a value of the wrong type ({e})") from None
 
 
 class AutoEncoder(nn.Module):

@@ -53,14 +53,20 @@ def encode_sets(model, sets: list[ImageSet]) -> tuple[torch.Tensor, torch.Tensor
     return feats, (torch.cat(labels) if all(v is not None for v in labels) else None)
 
 
+def check_format(path: str | Path) -> Path:
+    """The features file's path, when its ending names a format ``write_features`` writes."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise VaekitError(f"{path}: expected a file ending in {', '.join(FORMATS)}", "output")
+    return path
+
+
 def write_features(features: torch.Tensor, labels: torch.Tensor | None, path: str | Path) -> Path:
     """Write features (N, D) -- and a ``label`` column when labels are given -- to .npy, .csv or
     .parquet (needs pyarrow), atomically. .npy holds the features only; labels go beside it as
     ``<stem>_labels.npy``."""
-    path = Path(path)
+    path = check_format(path)
     suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        raise VaekitError(f"{path}: expected a file ending in {', '.join(FORMATS)}", "output")
     x = features.float().numpy()
     if suffix == ".npy":
         atomic_write(path, lambda p: _save_npy(p, x))

@@ -1,0 +1,125 @@
+"""Damaged, tampered and half-made run folders: every one ends in one line naming the file and
+saying what to do, exit status 2, never a traceback -- and a resume repairs what it can."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from conftest import run_cli
+from safetensors.torch import load_file, save_file
+
+
+@pytest.fixture(scope="module")
+def good_run(_tiny_folder, tmp_path_factory):
+    folder, cache = _tiny_folder
+    run = tmp_path_factory.mktemp("good") / "run"
+    run_cli("train", "--data", str(folder), "--image-size", "8", "--image-channels", "1", "--latent-dim", "3",
+            "--hidden", "16", "--epochs", "2", "--batch-size", "16", "--precision", "32", "--no-progress",
+            "--out", str(run), env={"VAEKIT_DATA": str(cache)})
+    return run, cache
+
+
+def _edit_json(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def _nan_weights(run):
+    state = load_file(str(run / "model.safetensors"))
+    key = next(iter(state))
+    state[key] = state[key] * float("nan")
+    save_file(state, str(run / "model.safetensors"))
+
+
+def _checkpoint_metadata(run, metadata):
+    path = run / "checkpoint.safetensors"
+    save_file(load_file(str(path)), str(path), metadata=metadata)
+
+
+CASES = [  # (name, damage(run), command after the run folder, words in the one line)
+    ("truncated weights", lambda r: (r / "model.safetensors").write_bytes((r / "model.safetensors").read_bytes()[:100]),
+     ["sample"], "model.safetensors: damaged weights"),
+    ("empty weights", lambda r: (r / "model.safetensors").write_bytes(b""), ["sample"], "damaged weights"),
+    ("random weights file", lambda r: (r / "model.safetensors").write_bytes(torch.randint(0, 255, (3000,), dtype=torch.uint8).numpy().tobytes()),
+     ["reconstruct"], "damaged weights"),
+    ("NaN weights", _nan_weights, ["sample"], "weights hold NaN or infinity"),
+    ("config is a list", lambda r: (r / "config.json").write_text("[]"), ["sample"], "config.json: expected a JSON object"),
+    ("config is not JSON", lambda r: (r / "config.json").write_text("{model: vae"), ["latent"], "config.json: not valid JSON"),
+    ("a string for a number", lambda r: _edit_json(r / "config.json", lambda c: c["model"].update(latent_dim="three")),
+     ["sample"], "value of the wrong type"),
+    ("weights of another shape", lambda r: _edit_json(r / "config.json", lambda c: c["model"].update(latent_dim=5)),
+     ["sample"], "weights do not match config.json"),
+    ("no training section", lambda r: _edit_json(r / "config.json", lambda c: c.pop("train")),
+     ["--resume"], "no training settings"),
+    ("a bad training value", lambda r: _edit_json(r / "config.json", lambda c: c["train"].update(lr="fast")),
+     ["--resume"], "lr: expected a finite number > 0"),
+    ("truncated checkpoint", lambda r: (r / "checkpoint.safetensors").write_bytes((r / "checkpoint.safetensors").read_bytes()[:500]),
+     ["--resume"], "damaged checkpoint"),
+    ("checkpoint without its state", lambda r: _checkpoint_metadata(r, {"other": "1"}), ["--resume"], "damaged checkpoint"),
+    ("checkpoint state not JSON", lambda r: _checkpoint_metadata(r, {"vaekit": "{not json"}), ["--resume"], "damaged checkpoint"),
+    ("no checkpoint", lambda r: (r / "checkpoint.safetensors").unlink(), ["--resume"], "no checkpoint.safetensors"),
+    ("killed before its first epoch", lambda r: [(r / f).unlink() for f in ("model.safetensors", "checkpoint.safetensors")],
+     ["sample"], "no model.safetensors yet"),
+    ("not a run at all", lambda r: (r / "config.json").unlink(), ["sample"], "not a vaekit run folder"),
+]
+
+
+@pytest.mark.parametrize("name,damage,command,words", CASES, ids=[c[0] for c in CASES])
+def test_a_damaged_run_folder_gets_one_line(good_run, tmp_path, name, damage, command, words):
+    run, cache = good_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    damage(copy)
+    args = ["train", "--resume", str(copy)] if command == ["--resume"] else [command[0], str(copy)]
+    proc = run_cli(*args, check=False, env={"VAEKIT_DATA": str(cache)})
+    assert proc.returncode == 2, (name, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("vaekit: error:")]
+    assert len(lines) == 1 and words in lines[0], (name, proc.stderr)
+    assert "Traceback" not in proc.stderr
+
+
+def test_resume_of_a_finished_run_repairs_its_weights_and_clears_temporaries(good_run, tmp_path):
+    run, cache = good_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "model.safetensors").write_bytes(b"garbage")
+    (copy / ".model.safetensors.abc123.tmp").write_bytes(b"left by a killed write")
+    run_cli("train", "--resume", str(copy), env={"VAEKIT_DATA": str(cache)})
+    assert not list(copy.glob(".*.tmp"))
+    assert load_file(str(copy / "model.safetensors")).keys() == load_file(str(run / "model.safetensors")).keys()
+    png = run_cli("sample", str(copy), "-n", "4").stdout.strip()
+    assert png.endswith("sample.png")
+
+
+@pytest.mark.parametrize("args,words", [
+    (["train", "--lr", "inf"], "--lr: expected a finite number > 0"),
+    (["train", "--denoise", "logo:/no/such.png"], "--denoise: 'logo:/no/such.png': logo file"),
+    (["train", "--epochs", "0"], "--epochs: expected an integer >= 1"),
+    (["train", "--precision", "64"], "--precision: expected one of auto, 32, bf16, 16"),
+    (["runs", "/no/such/folder"], "/no/such/folder: no such folder"),
+    (["export", "RUN", "--format", "tflite"], "--format: expected one of onnx"),
+    (["sample", "RUN", "--nrow", "0"], "--nrow: expected an integer >= 1"),
+    (["sample", "RUN", "-n", "0"], "-n: expected an integer >= 1"),
+    (["sample", "RUN", "--sampler", "flow"], "--sampler: expected one of prior, gmm"),
+    (["sample", "RUN", "--class", "3"], "--class: "),
+    (["interpolate", "RUN", "--steps", "1"], "--steps: expected an integer >= 2"),
+    (["encode", "RUN", "-o", "features.txt"], "-o/--output: features.txt: expected a file ending in"),
+    (["cluster", "RUN", "--k", "1"], "--k: expected an integer >= 2"),
+])
+def test_bad_flags_get_one_line_naming_the_flag(good_run, tmp_path, args, words):
+    run, cache = good_run
+    args = [str(run) if a == "RUN" else a for a in args]
+    if args[0] == "train":
+        args += ["--out", str(tmp_path / "new")]
+    proc = run_cli(*args, check=False, env={"VAEKIT_DATA": str(cache)}, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"vaekit: error: {words}"), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_file_given_as_the_run_folder_is_refused(tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    proc = run_cli("train", "--epochs", "1", "--out", str(tmp_path / "taken"), check=False)
+    assert proc.returncode == 2 and "--out: " in proc.stderr and "is a file" in proc.stderr
