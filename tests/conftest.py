@@ -72,3 +72,32 @@ def tiny_data(_tiny_folder, monkeypatch):
     folder, cache = _tiny_folder
     monkeypatch.setenv("VAEKIT_DATA", str(cache))
     return folder
+
+
+def run_main(*args: str, env: dict | None = None, cwd=None) -> tuple[int, str, str]:
+    """``vaekit ARGS`` through the console entry point in this process (no interpreter start-up,
+    the same code path, error handling included): (exit status, stdout, stderr). For the long
+    tables of bad inputs; the installed command itself is run by the other CLI tests."""
+    import contextlib
+    import io
+
+    from vaekit.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_argv, saved_cwd = dict(os.environ), sys.argv, os.getcwd()
+    os.environ.update(env or {})
+    sys.argv = ["vaekit", *args]
+    code = 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    finally:
+        os.chdir(saved_cwd)
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return code, out.getvalue(), err.getvalue()

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import run_cli, run_main
 from safetensors.torch import load_file, save_file
 
 
@@ -73,11 +73,11 @@ def test_a_damaged_run_folder_gets_one_line(good_run, tmp_path, name, damage, co
     shutil.copytree(run, copy)
     damage(copy)
     args = ["train", "--resume", str(copy)] if command == ["--resume"] else [command[0], str(copy)]
-    proc = run_cli(*args, check=False, env={"VAEKIT_DATA": str(cache)})
-    assert proc.returncode == 2, (name, proc.stderr)
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("vaekit: error:")]
-    assert len(lines) == 1 and words in lines[0], (name, proc.stderr)
-    assert "Traceback" not in proc.stderr
+    code, _, err = run_main(*args, env={"VAEKIT_DATA": str(cache)})
+    assert code == 2, (name, err)
+    lines = [line for line in err.splitlines() if line.startswith("vaekit: error:")]
+    assert len(lines) == 1 and words in lines[0], (name, err)
+    assert "Traceback" not in err
 
 
 def test_resume_of_a_finished_run_repairs_its_weights_and_clears_temporaries(good_run, tmp_path):
@@ -113,9 +113,9 @@ def test_bad_flags_get_one_line_naming_the_flag(good_run, tmp_path, args, words)
     args = [str(run) if a == "RUN" else a for a in args]
     if args[0] == "train":
         args += ["--out", str(tmp_path / "new")]
-    proc = run_cli(*args, check=False, env={"VAEKIT_DATA": str(cache)}, cwd=tmp_path)
-    assert proc.returncode == 2 and proc.stderr.startswith(f"vaekit: error: {words}"), proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    code, _, err = run_main(*args, env={"VAEKIT_DATA": str(cache)}, cwd=tmp_path)
+    lines = [line for line in err.splitlines() if line.startswith("vaekit: ")]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith(f"vaekit: error: {words}"), err
     assert not (tmp_path / "new").exists()
 
 
