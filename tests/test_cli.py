@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import make_image_folder, run_cli
+from conftest import make_image_folder, run_cli, run_main
 from PIL import Image
 
 
@@ -46,11 +46,13 @@ def test_bad_input_gives_one_line_naming_the_flag(tmp_path):
         (["train", "--resume", str(tmp_path)], "not a vaekit run folder"),
         (["data", "fetch", "cifar"], "unknown data set 'cifar'"),
     ]
-    for args, message in cases:
-        proc = run_cli(*args, check=False)
-        assert proc.returncode == 2, (args, proc.stderr)
-        assert message in proc.stderr, (args, proc.stderr)
-        assert "Traceback" not in proc.stderr
+    proc = run_cli(*cases[0][0], check=False)  # the installed command's own error path ...
+    assert proc.returncode == 2 and proc.stderr == f"vaekit: error: {cases[0][1]}\n", proc.stderr
+    for args, message in cases[1:]:  # ... and the rest of the table through the same entry point
+        code, _, err = run_main(*args)
+        assert code == 2, (args, err)
+        assert message in err, (args, err)
+        assert "Traceback" not in err
 
 
 def test_existing_run_is_not_overwritten(tmp_path):

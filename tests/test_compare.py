@@ -5,7 +5,7 @@ import html
 import json
 
 import pytest
-from conftest import make_image_folder, run_cli
+from conftest import make_image_folder, run_cli, run_main
 from PIL import Image
 
 
@@ -60,14 +60,13 @@ def test_compare_two_existing_runs_and_single_run_commands(tiny_runs, tmp_path):
                  ["interpolate", str(vae), "--a", "0", "--b", "2", "--steps", "6"]):
         png = run_cli(*args, env=env).stdout.strip()
         assert Image.open(png).size[0] > 0
-    proc = run_cli("manifold", str(vae), check=False, env=env)
-    assert proc.returncode == 2 and "2-D latent space" in proc.stderr
-    proc = run_cli("interpolate", str(vae), "--a", "999", check=False, env=env)
-    assert proc.returncode == 2 and "past the end of the test split" in proc.stderr
-    proc = run_cli("compare", str(vae), check=False, env=env)
-    assert proc.returncode == 2 and "exactly two run folders" in proc.stderr
-    proc = run_cli("compare", "--hidden", "512x2", "--out", str(tmp_path / "bad"), check=False, env=env)
-    assert proc.returncode == 2 and "--hidden: expected comma-separated integers" in proc.stderr
+    for args, words in ((["manifold", str(vae)], "2-D latent space"),
+                        (["interpolate", str(vae), "--a", "999"], "past the end of the test split"),
+                        (["compare", str(vae)], "exactly two run folders"),
+                        (["compare", "--hidden", "512x2", "--out", str(tmp_path / "bad")],
+                         "--hidden: expected comma-separated integers")):
+        code, _, err = run_main(*args, env=env)
+        assert code == 2 and words in err, (args, err)
     assert not (tmp_path / "bad").exists()  # refused before anything was trained or written
 
 

@@ -9,7 +9,7 @@ import math
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import run_cli, run_main
 
 import vaekit
 from vaekit.datasets import ImageSet
@@ -181,6 +181,6 @@ def test_iwae_flags_are_checked_before_any_work(tmp_path):
                        (["--binarize", "sometimes"], "--binarize"),
                        (["--preset", "nope"], "--preset"),
                        (["--activation", "gelu"], "--activation")):
-        proc = run_cli("train", "--epochs", "1", "--out", str(tmp_path / "x"), *args, check=False)
-        assert proc.returncode == 2 and flag in proc.stderr, (args, proc.stderr)
+        code, _, err = run_main("train", "--epochs", "1", "--out", str(tmp_path / "x"), *args)
+        assert code == 2 and flag in err, (args, err)
     assert not (tmp_path / "x").exists()
