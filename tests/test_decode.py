@@ -7,7 +7,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import make_image_folder, run_cli
+from conftest import make_image_folder, run_cli, run_main
 from PIL import Image
 
 from vaekit import datasets
@@ -114,6 +114,6 @@ def test_batch_commands_skip_and_count_unreadable_files_or_stop_with_strict(tmp_
     assert "skipped 1 unreadable file (e.g. " in proc.stderr and "broken.png: not a readable image" in proc.stderr
     proc = run_cli("denoise", str(run), str(folder), "-o", str(tmp_path / "clean"))
     assert len(proc.stdout.split()) == 12 and (tmp_path / "clean" / "class_1" / "img_0.png").is_file()
-    strict = run_cli("compress", str(run), str(folder), "-o", str(tmp_path / "x.vkz"), "--strict", check=False)
-    assert strict.returncode == 2 and "broken.png: not a readable image" in strict.stderr
+    code, _, err = run_main("compress", str(run), str(folder), "-o", str(tmp_path / "x.vkz"), "--strict")
+    assert code == 2 and "broken.png: not a readable image" in err
     assert not (tmp_path / "x.vkz").exists()

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, run_cli
+from conftest import TINY, run_cli, run_main
 
 import vaekit
 from vaekit.checkpoint import save
@@ -172,15 +172,15 @@ def test_settings_files_flags_override_and_a_run_repeats(tiny_data, tmp_path):
     assert (first["latent_dim"], first["hidden"], first["epochs"]) == (4, [16], 1)  # the flag won
     yaml_file = tmp_path / "s.yaml"
     yaml_file.write_text(f"data: {tiny_data}\nlatent_dim: 6\nimage_size: 8\nepochs: 1\nprogress: false\n")
-    run_cli("train", "--config", str(yaml_file), "--out", str(tmp_path / "b"))
+    assert run_main("train", "--config", str(yaml_file), "--out", str(tmp_path / "b"))[0] == 0
     assert json.loads((tmp_path / "b" / "config.json").read_text())["model"]["latent_dim"] == 6
-    run_cli("train", "--config", str(tmp_path / "a" / "config.json"), "--out", str(tmp_path / "c"))
+    assert run_main("train", "--config", str(tmp_path / "a" / "config.json"), "--out", str(tmp_path / "c"))[0] == 0
     again = json.loads((tmp_path / "c" / "config.json").read_text())["train"]
     assert {k: v for k, v in again.items() if k != "out"} == {k: v for k, v in first.items() if k != "out"}
     bad = tmp_path / "bad.json"
     bad.write_text('{"latent_dims": 3}')
-    proc = run_cli("train", "--config", str(bad), "--out", str(tmp_path / "d"), check=False)
-    assert proc.returncode == 2 and "--config: " in proc.stderr and "unknown setting 'latent_dims'" in proc.stderr
+    code, _, err = run_main("train", "--config", str(bad), "--out", str(tmp_path / "d"))
+    assert code == 2 and "--config: " in err and "unknown setting 'latent_dims'" in err
     assert not (tmp_path / "d").exists()
     rows = json.loads(run_cli("runs", str(tmp_path), "--json", "--sort", "latent").stdout)
     assert [r["latent"] for r in rows] == [4, 4, 6] and all(r["status"] == "done" for r in rows)
