@@ -46,7 +46,7 @@ def model_card(run) -> str:
         "",
         f"# {run.name}",
         "",
-        f"A {kind} trained with [vaekit](https://pypi.org/project/vaekit/) on **{name}** "
+        f"A {kind} trained with vaekit on **{name}** "
         f"({data.get('train', '?')} training, {data.get('val', '?')} validation, "
         f"{data.get('test', '?')} test images at {c}x{h}x{w}).",
         "",
@@ -98,9 +98,9 @@ def model_card(run) -> str:
         "```python",
         "import vaekit",
         "",
-        f'model = vaekit.load("hf://ORG/{run.name}")   # or the local folder; safetensors only, no pickle',
-        "images = model.sample(16)                     # (16, C, H, W) in [0, 1]",
-        "codes = model.encode(images).mode()           # posterior means",
+        f'model = vaekit.load("hf://ORG/{run.name}")  # or the local folder; safetensors only, no pickle',
+        "images = model.sample(16)  # (16, C, H, W) in [0, 1]",
+        "codes = model.encode(images).mode()  # posterior means",
         "```",
         "",
         "## Data licence",
