@@ -59,16 +59,16 @@ def score_images(det, paths: list[str | Path], data: str | None = None, top: int
         loaded = datasets.load(data, shape[1], shape[0])
         images = loaded.test if loaded.test is not None else loaded.train
         names = [f"{data}:{i}" for i in range(len(images))]
-        chunks = (x for x, _ in batches(images, batch_size=CHUNK))
+        parts = [det.decision_function(x) for x, _ in batches(images, batch_size=CHUNK)]
     else:
         files = image_files(paths)
-        names, chunks = [], []
+        names, parts = [], []
         for s in range(0, len(files), CHUNK):  # memory stays flat: one chunk decoded at a time
             x, kept, bad = read_files(files[s : s + CHUNK], shape, strict)
             names += [str(files[s + i]) for i in kept]
             skipped += bad
-            chunks.append(det.decision_function(x))
-    scores = np.concatenate([det.decision_function(x) for x in chunks] if data is not None else chunks)
+            parts.append(det.decision_function(x))
+    scores = np.concatenate(parts)
     order = np.argsort(-scores, kind="stable")
     pick = order[:top]
     if data is not None:
