@@ -178,5 +178,5 @@ class Run:
                 raise SettingError("sampler", "prior for a conditional model (sample each class instead)",
                                    sampler)
             if labels is None:
-                labels = torch.arange(n) % model.config.num_classes
+                labels = model.default_labels(n)
         return decode(model, self.codes(n, sampler, seed, **options), labels)

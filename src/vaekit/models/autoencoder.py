@@ -185,6 +185,11 @@ class AutoEncoder(nn.Module):
         """Decode each image's most likely code: (B, C, H, W) -> (B, C, H, W) in [0, 1]."""
         return self.decode(self.encode(x, y).mode(), y)
 
+    def default_labels(self, n: int) -> torch.Tensor | None:
+        """The labels ``n`` samples get when none are chosen: every class in turn for a
+        conditional model (0, 1, ..., K-1, 0, ...), None for the others."""
+        return torch.arange(n) % self.config.num_classes if self.conditional else None
+
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None,
                labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -194,8 +199,8 @@ class AutoEncoder(nn.Module):
         """
         device = next(self.parameters()).device
         z = self.prior.sample(n, generator, device)
-        if self.conditional and labels is None:
-            labels = torch.arange(n) % self.config.num_classes
+        if labels is None:
+            labels = self.default_labels(n)
         if labels is not None:
             labels = torch.as_tensor(labels, device=device).long()
         return self.decode(z.to(device), labels)

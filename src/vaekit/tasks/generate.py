@@ -20,8 +20,7 @@ def sample_images(model, n: int, seed: int = 0, labels: torch.Tensor | None = No
     in turn)."""
     from vaekit.inference import decode
 
-    if model.conditional and labels is None:
-        labels = torch.arange(n) % model.config.num_classes
+    labels = model.default_labels(n) if labels is None else labels
     return decode(model, model.prior.sample(n, torch.Generator().manual_seed(seed)), labels)
 
 
