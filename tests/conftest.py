@@ -65,6 +65,18 @@ def _tiny_folder(tmp_path_factory):
     return make_image_folder(root / "images", classes=2, per_class=40, size=(12, 12)), root / "cache"
 
 
+@pytest.fixture(scope="session")
+def tiny_run(_tiny_folder, tmp_path_factory):
+    """A finished 2-epoch run on the tiny folder, for tests that read or damage a copy of it:
+    (run folder, the $VAEKIT_DATA it was trained under)."""
+    folder, cache = _tiny_folder
+    run = tmp_path_factory.mktemp("good") / "run"
+    run_cli("train", "--data", str(folder), "--image-size", "8", "--image-channels", "1", "--latent-dim", "3",
+            "--hidden", "16", "--epochs", "2", "--batch-size", "16", "--precision", "32", "--no-progress",
+            "--out", str(run), env={"VAEKIT_DATA": str(cache)})
+    return run, cache
+
+
 @pytest.fixture
 def tiny_data(_tiny_folder, monkeypatch):
     """A labelled folder of 2 x 40 small images; $VAEKIT_DATA points at a cache kept for the

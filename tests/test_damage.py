@@ -7,17 +7,13 @@ import shutil
 import pytest
 import torch
 from conftest import run_cli, run_main
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 
-@pytest.fixture(scope="module")
-def good_run(_tiny_folder, tmp_path_factory):
-    folder, cache = _tiny_folder
-    run = tmp_path_factory.mktemp("good") / "run"
-    run_cli("train", "--data", str(folder), "--image-size", "8", "--image-channels", "1", "--latent-dim", "3",
-            "--hidden", "16", "--epochs", "2", "--batch-size", "16", "--precision", "32", "--no-progress",
-            "--out", str(run), env={"VAEKIT_DATA": str(cache)})
-    return run, cache
+@pytest.fixture
+def good_run(tiny_run):
+    return tiny_run
 
 
 def _edit_json(path, change):
@@ -48,7 +44,7 @@ CASES = [  # (name, damage(run), command after the run folder, words in the one 
     ("config is a list", lambda r: (r / "config.json").write_text("[]"), ["sample"], "config.json: expected a JSON object"),
     ("config is not JSON", lambda r: (r / "config.json").write_text("{model: vae"), ["latent"], "config.json: not valid JSON"),
     ("a string for a number", lambda r: _edit_json(r / "config.json", lambda c: c["model"].update(latent_dim="three")),
-     ["sample"], "value of the wrong type"),
+     ["sample"], "config.json: model: latent_dim: expected an integer"),
     ("weights of another shape", lambda r: _edit_json(r / "config.json", lambda c: c["model"].update(latent_dim=5)),
      ["sample"], "weights do not match config.json"),
     ("no training section", lambda r: _edit_json(r / "config.json", lambda c: c.pop("train")),
@@ -123,3 +119,38 @@ def test_a_file_given_as_the_run_folder_is_refused(tmp_path):
     (tmp_path / "taken").write_text("a file")
     proc = run_cli("train", "--epochs", "1", "--out", str(tmp_path / "taken"), check=False)
     assert proc.returncode == 2 and "--out: " in proc.stderr and "is a file" in proc.stderr
+
+
+def test_a_full_disk_during_a_checkpoint_write_is_one_line_and_keeps_the_last_checkpoint(tiny_data, tmp_path, monkeypatch):
+    """The disk fills while epoch 2's checkpoint is written: the write fails the way safetensors
+    reports it (a Rust I/O error), after half the file is on disk."""
+    import vaekit.checkpoint as ckpt
+    from safetensors import SafetensorError
+
+    real, writes = ckpt.save_file, []
+
+    def filling(tensors, path, metadata=None):
+        if ".checkpoint.safetensors." in path:
+            writes.append(path)
+            if len(writes) == 2:
+                real(tensors, path, metadata=metadata)
+                with open(path, "r+b") as f:
+                    f.truncate(f.seek(0, 2) // 2)
+                raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        return real(tensors, path, metadata=metadata)
+
+    monkeypatch.setattr(ckpt, "save_file", filling)
+    run = tmp_path / "run"
+    args = ["train", "--data", str(tiny_data), "--image-size", "8", "--image-channels", "1", "--latent-dim", "3",
+            "--hidden", "16", "--epochs", "3", "--batch-size", "16", "--precision", "32", "--no-progress", "--out", str(run)]
+    code, _, err = run_main(*args)
+    lines = [line for line in err.splitlines() if line.startswith("vaekit: ")]
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0] == (f"vaekit: error: {run / 'checkpoint.safetensors'}: could not write it (No space left on "
+                        "device); the previous checkpoint.safetensors is unchanged")
+    assert not list(run.glob(".*.tmp")), "the half-written temporary is removed"
+    with safe_open(str(run / "checkpoint.safetensors"), framework="pt") as f:
+        assert json.loads(f.metadata()["vaekit"])["epoch"] == 1  # epoch 1's, whole
+    monkeypatch.setattr(ckpt, "save_file", real)  # space freed: the run resumes and finishes
+    code, _, err = run_main("train", "--resume", str(run))
+    assert code == 0 and json.loads((run / "summary.json").read_text())["epochs"] == 3, err

@@ -3,6 +3,8 @@
 import csv
 import dataclasses
 import json
+import os
+import random
 import signal
 import subprocess
 import time
@@ -75,18 +77,47 @@ def test_run_folder_contents(reference_run):
     assert config["data"]["test_protocol"].startswith("official mnist test split")
 
 
-def test_sigkill_in_epoch_3_then_resume_matches(reference_run, tmp_path):
-    out = tmp_path / "killed"
-    proc = subprocess.Popen(vaekit_cmd() + ["train", *ARGS, "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(proc, out, epoch=2)
-    time.sleep(0.4)  # into epoch 3
+def _kill_when(proc, condition, timeout: float = 120) -> bool:
+    """SIGKILL ``proc`` as soon as ``condition()`` holds (polled every millisecond); False when
+    the process ended first."""
+    deadline = time.time() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            return False
+        assert time.time() < deadline, "the moment to kill never came"
+        time.sleep(0.001)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (out / "summary.json").exists()
-    assert checkpoint_epoch(out)[0] == 2
-    subprocess.run(vaekit_cmd() + ["train", "--resume", str(out)], check=True,
-                   capture_output=True, timeout=600)
+    return True
+
+
+def test_sigkill_at_random_moments_and_mid_checkpoint_then_resume_matches(reference_run, tmp_path):
+    """Killed three times -- the instant the first checkpoint write begins, at a random moment of
+    the training that follows, the instant a later checkpoint write begins -- and restarted each
+    time the way a user would (the same command while no checkpoint exists yet, ``--resume``
+    after): the run ends bit-identical to the uninterrupted one. The seed of the random moment is
+    in the failure message (VAEKIT_KILL_SEED replays it)."""
+    seed = int(os.environ.get("VAEKIT_KILL_SEED", random.randrange(1_000_000)))
+    rng = random.Random(seed)
+    out = tmp_path / "killed"
+    ckpt = out / "checkpoint.safetensors"
+    fresh = ["train", *ARGS, "--out", str(out)]
+    writing = lambda: any(out.glob(".checkpoint.safetensors.*.tmp"))  # noqa: E731
+    log = []
+    for how in ("mid-checkpoint", "random", "mid-checkpoint"):
+        proc = subprocess.Popen(vaekit_cmd() + (["train", "--resume", str(out)] if ckpt.exists() else fresh),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if how == "random":  # somewhere in the three seconds after the first epoch's checkpoint
+            wait_for(proc, out, 1)
+            moment = time.time() + rng.uniform(0.0, 3.0)
+            killed = _kill_when(proc, lambda m=moment: time.time() > m)
+        else:
+            killed = _kill_when(proc, writing)
+        log.append((how, killed, checkpoint_epoch(out)))
+        assert killed and not (out / "summary.json").exists(), (seed, log)
+        assert not ckpt.exists() or checkpoint_epoch(out)[0] >= 1, (seed, log)  # the old file, whole
+    subprocess.run(vaekit_cmd() + ["train", "--resume", str(out)], check=True, capture_output=True, timeout=600)
+    assert not list(out.glob(".*.tmp")), (seed, log)
     assert_same_result(reference_run, out)
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from vaekit.checkpoint import load
+from vaekit.checkpoint import load, read_tensors
 from vaekit.config import TrainConfig
 from vaekit.datasets import Dataset, ImageSet, check_batch, make_splits
 from vaekit.errors import SettingError, VaekitError
@@ -299,19 +299,35 @@ class AnomalyDetector:
         if not meta_file.is_file():
             raise VaekitError(f"{path}: not an anomaly detector (no {DETECTOR_FILE}); make one with "
                               "`vaekit anomaly fit`")
-        meta = json.loads(meta_file.read_text())
         if not (path / CODES_FILE).is_file():
             raise VaekitError(f"{path}: {CODES_FILE} is missing (the detector was saved by an older "
                               "vaekit or is incomplete); fit it again with `vaekit anomaly fit`")
-        det = cls(**meta["settings"])
-        det.codes_ = load_file(str(path / CODES_FILE))["codes"]
+        refit = "fit it again with `vaekit anomaly fit`"
+        try:
+            meta = json.loads(meta_file.read_text())
+            det = cls(**meta["settings"])
+            det._check_settings()
+            det.threshold_ = float(meta["threshold"])
+            det.decision_scores_ = np.asarray(meta["train_scores"], dtype=np.float64)
+            det.code_mean_ = torch.tensor(meta["code_mean"], dtype=torch.float64)
+            det.code_precision_ = torch.tensor(meta["code_precision"], dtype=torch.float64)
+            det.part_scale_ = torch.tensor(meta["part_scale"], dtype=torch.float64)
+        except VaekitError as e:
+            raise VaekitError(f"{meta_file}: {e}; {refit}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, RuntimeError) as e:
+            reason = f"no {e}" if isinstance(e, KeyError) else str(e).splitlines()[0][:100]
+            raise VaekitError(f"{meta_file}: damaged ({type(e).__name__}: {reason}); {refit}") from None
         det.run_ = path
         det.model_ = load(path).eval()
-        det.threshold_ = float(meta["threshold"])
-        det.decision_scores_ = np.asarray(meta["train_scores"])
-        det.code_mean_ = torch.tensor(meta["code_mean"], dtype=torch.float64)
-        det.code_precision_ = torch.tensor(meta["code_precision"], dtype=torch.float64)
-        det.part_scale_ = torch.tensor(meta["part_scale"], dtype=torch.float64)
+        det.codes_ = read_tensors(path / CODES_FILE, "detector codes").get("codes")
+        dim = det.model_.latent_dim
+        shapes_ok = (det.codes_ is not None and det.codes_.ndim == 2 and det.codes_.shape[1] == dim
+                     and len(det.codes_) > det.neighbors and det.code_mean_.shape == (dim,)
+                     and det.code_precision_.shape == (dim, dim) and det.decision_scores_.ndim == 1
+                     and det.part_scale_.ndim == 1 and np.isfinite(det.threshold_))
+        if not shapes_ok:
+            raise VaekitError(f"{path}: {DETECTOR_FILE} and {CODES_FILE} do not fit its model "
+                              f"({dim}-d codes); {refit}")
         det.labels_ = (det.decision_scores_ > det.threshold_).astype(int)
         return det
 

@@ -110,9 +110,7 @@ def load(run: str | Path, device: str | torch.device = "cpu", snapshot: int | No
         if snapshot is not None:
             raise VaekitError(f"{run}: no weights kept for epoch {snapshot} ({weights} is missing)")
         raise VaekitError(f"{run}: no {WEIGHTS} yet (has the first epoch finished?)")
-    if not isinstance(cfg.get("model"), dict):
-        raise VaekitError(f"{Path(run) / CONFIG}: expected a model section (a JSON object)")
-    model = build_model(ModelConfig.from_dict(cfg["model"]))
+    model = build_model(model_config(run, cfg))
     state = read_tensors(weights, "weights")
     check_finite(state, weights)
     try:
@@ -121,6 +119,17 @@ def load(run: str | Path, device: str | torch.device = "cpu", snapshot: int | No
         first = str(e).strip().splitlines()[0]
         raise VaekitError(f"{run}: weights do not match config.json ({first})") from None
     return model.to(device).eval()
+
+
+def model_config(run: str | Path, cfg: dict) -> ModelConfig:
+    """The model section of a run's config.json (``cfg``), checked; VaekitError naming the file
+    and the field otherwise."""
+    if not isinstance(cfg.get("model"), dict):
+        raise VaekitError(f"{Path(run) / CONFIG}: expected a model section (a JSON object)")
+    try:
+        return ModelConfig.from_dict(cfg["model"])
+    except VaekitError as e:
+        raise VaekitError(f"{Path(run) / CONFIG}: model: {e.worded()}") from None
 
 
 def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
@@ -186,12 +195,22 @@ def load_checkpoint(run: Path, model, optimizer, scheduler) -> dict:
     except (RuntimeError, KeyError) as e:
         raise VaekitError(f"{path}: the checkpoint does not match config.json "
                           f"({str(e).strip().splitlines()[0]}); train the run again") from None
-    slots: dict[int, dict] = {}
-    for k, v in tensors.items():
-        if k.startswith("optim."):
-            _, idx, key = k.split(".", 2)
-            slots.setdefault(int(idx), {})[key] = v
-    optimizer.load_state_dict({"state": slots, "param_groups": header.pop("param_groups")})
-    scheduler.load_state_dict(header.pop("scheduler"))
-    set_rng_state({k: v for k, v in tensors.items() if k.startswith("rng.")}, header.pop("rng"))
+    try:
+        slots: dict[int, dict] = {}
+        for k, v in tensors.items():
+            if k.startswith("optim."):
+                _, idx, key = k.split(".", 2)
+                slots.setdefault(int(idx), {})[key] = v
+        optimizer.load_state_dict({"state": slots, "param_groups": header.pop("param_groups")})
+        scheduler.load_state_dict(header.pop("scheduler"))
+        set_rng_state({k: v for k, v in tensors.items() if k.startswith("rng.")}, header.pop("rng"))
+        if not isinstance(header["epoch"], int) or not isinstance(header["step"], int) \
+                or not isinstance(header["history"], list):
+            raise ValueError("epoch, step or history of the wrong type")
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError, AttributeError, OverflowError) as e:
+        # a checkpoint whose tensors load but whose optimizer, scheduler or RNG state is not what
+        # vaekit wrote (edited by hand, or from another version)
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise VaekitError(f"{path}: damaged checkpoint ({reason}); the run cannot be resumed -- train it "
+                          "again") from None
     return header

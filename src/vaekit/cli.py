@@ -44,9 +44,14 @@ def _output(output: Path | None, run, name: str) -> Path:
     return output if output is not None else run.path / name
 
 
-def _at_least(value: int, low: int, setting: str) -> None:
-    if value < low:
-        raise SettingError(setting, f"an integer >= {low}", value)
+# A grid drawn into one PNG stays a picture a person can open: the counts that set its size are
+# capped (100 million pixels of 64 x 64 tiles would need tens of GB before a line was written).
+GRID_MOST = 10_000
+
+
+def _at_least(value: int, low: int, setting: str, most: int | None = None) -> None:
+    if value < low or (most is not None and value > most):
+        raise SettingError(setting, f"an integer >= {low}" + (f" and <= {most:,}" if most else ""), value)
 
 
 def _note(line: str | None) -> None:
@@ -107,8 +112,10 @@ def sample(
     import torch
 
     _at_least(nrow, 1, "nrow")
+    _at_least(n, 1, "n", GRID_MOST)
     r = _open(run)
     labels = torch.full((n,), r.class_index(class_)) if class_ is not None else None
+    _at_least(components, 1, "components", 1000)
     options = {"components": components} if sampler == "gmm" else {}
     _save_grid(r.sample(n, sampler, seed, labels, **options), _output(output, r, "sample.png"), nrow)
 
@@ -126,7 +133,7 @@ def reconstruct(
     from vaekit.datasets import to_float
     from vaekit.tasks.generate import load_images, reconstruct_pairs
 
-    _at_least(n, 1, "n")
+    _at_least(n, 1, "n", GRID_MOST)
     r = _open(run)
     if images:
         x = load_images(images, r.model_config.image_shape)
@@ -187,7 +194,7 @@ def manifold(
     """Decode a grid over a 2-D latent space (z1 to the right, z2 upwards)."""
     from vaekit.tasks.latent import manifold as decode_grid
 
-    _at_least(n, 1, "n")
+    _at_least(n, 1, "n", 100)
     r = _open(run)
     _save_grid(decode_grid(r.model, n, span), _output(output, r, "manifold.png"), nrow=n, pad=0)
 
@@ -203,9 +210,9 @@ def interpolate(
     """Decode points on the line between the posterior means of two images."""
     from vaekit.tasks.latent import interpolate as walk
 
-    _at_least(steps, 2, "steps")
+    _at_least(steps, 2, "steps", 1000)
     r = _open(run)
-    _save_grid(walk(r.model, r.image(a), r.image(b), steps), _output(output, r, "interpolate.png"), nrow=steps)
+    _save_grid(walk(r.model, r.image(a, "a"), r.image(b, "b"), steps), _output(output, r, "interpolate.png"), nrow=steps)
 
 
 @app.command()
@@ -219,9 +226,9 @@ def traverse(
     """Vary each latent dimension in turn (one row each, at most 16), the others held fixed."""
     from vaekit.tasks.latent import traverse as walk
 
-    _at_least(steps, 2, "steps")
+    _at_least(steps, 2, "steps", 1000)
     r = _open(run)
-    x = r.image(image) if image is not None else None
+    x = r.image(image, "image") if image is not None else None
     _save_grid(walk(r.model, x, span=span, steps=steps), _output(output, r, "traverse.png"), nrow=steps)
 
 
@@ -512,8 +519,23 @@ def main() -> None:
     the traceback with ``VAEKIT_DEBUG=1``."""
     import os
 
+    from typer import exceptions as typer_errors
+    from typer._click import exceptions as click_errors
+
     try:
-        app()
+        code = app(standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as e:
+        print(e.ctx.get_help(), file=sys.stderr)
+        sys.exit(2)
+    except click_errors.UsageError as e:  # an unknown flag, a missing argument: one line too
+        where = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+        print(f"vaekit: error: {e.format_message()}{where}", file=sys.stderr)
+        sys.exit(2)
+    except click_errors.ClickException as e:
+        print(f"vaekit: error: {e.format_message()}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except typer_errors.Abort:  # end of input at a prompt
+        sys.exit(1)
     except VaekitError as e:
         if os.environ.get("VAEKIT_DEBUG"):
             raise
@@ -529,3 +551,5 @@ def main() -> None:
               "VAEKIT_DEBUG=1 for the traceback)", file=sys.stderr)
         sys.exit(1)
 
+    if isinstance(code, int) and code:  # a command's own exit status (typer.Exit(n))
+        sys.exit(code)

@@ -111,21 +111,67 @@ def read_vkz(path: str | Path) -> tuple[dict, torch.Tensor]:
     if len(blob) < 8:
         raise VaekitError(f"{path}: truncated (no header length)")
     (hlen,) = struct.unpack("<I", blob[4:8])
+    if 8 + hlen > len(blob):
+        raise VaekitError(f"{path}: truncated or damaged: the header claims {hlen} bytes, the file has "
+                          f"{len(blob) - 8} after its length")
     try:
         header = json.loads(blob[8 : 8 + hlen].decode())
-        count, bits, dim = header["count"], header["bits"], header["model"]["latent_dim"]
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
-        raise VaekitError(f"{path}: truncated or damaged header") from None
-    if header.get("format") != FORMAT:
-        raise VaekitError(f"{path}: format version {header.get('format')}; this vaekit reads {FORMAT}")
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise VaekitError(f"{path}: truncated or damaged header (not JSON)") from None
+    count, bits, dim, centre, scale = _check_header(header, path)
     need = math.ceil(count * dim * bits / 8)
     payload = blob[8 + hlen :]
     if len(payload) != need:
         raise VaekitError(f"{path}: truncated or damaged: payload is {len(payload)} bytes, expected {need}")
     q = unpack_bits(payload, count * dim, bits).view(count, dim)
-    centre = torch.tensor(header["centre"], dtype=torch.float32)
-    scale = torch.tensor(header["scale"], dtype=torch.float32)
     return header, dequantize(q, centre, scale, bits)
+
+
+def _check_header(header, path: Path) -> tuple[int, int, int, torch.Tensor, torch.Tensor]:
+    """Every header field a reader relies on, checked before any is used: (count, bits, latent
+    size, centre (D,), scale (D,)). VaekitError naming the file and the field otherwise."""
+    def bad(field: str, expected: str, found) -> VaekitError:
+        return VaekitError(f"{path}: damaged header: {field}: expected {expected}, found {found!r:.60}")
+
+    def whole(value, low: int, high: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+    if not isinstance(header, dict):
+        raise bad("header", "a JSON object", type(header).__name__)
+    if header.get("format") != FORMAT:
+        raise VaekitError(f"{path}: format version {header.get('format')!r:.20}; this vaekit reads {FORMAT}")
+    model = header.get("model")
+    if not isinstance(model, dict):
+        raise bad("model", "an object", model)
+    for field in ("run", "weights_sha256"):
+        if not isinstance(model.get(field), (str, type(None))):
+            raise bad(f"model.{field}", "a string", model.get(field))
+    count, bits, dim = header.get("count"), header.get("bits"), model.get("latent_dim")
+    if not whole(count, 1, 2**31):
+        raise bad("count", "a whole number of images >= 1", count)
+    if not whole(bits, 1, 16):
+        raise bad("bits", "a whole number from 1 to 16", bits)
+    if not whole(dim, 1, 2**20):
+        raise bad("model.latent_dim", "a whole number >= 1", dim)
+    shape = model.get("image_shape")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(whole(v, 1, 2**16) for v in shape)):
+        raise bad("model.image_shape", "[channels, height, width]", shape)
+    vectors = []
+    for field in ("centre", "scale"):
+        values = header.get(field)
+        if not (isinstance(values, list) and len(values) == dim
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+            raise bad(field, f"a list of {dim} numbers (one per latent dimension)",
+                      f"{len(values)} values" if isinstance(values, list) else values)
+        vector = torch.tensor(values, dtype=torch.float32)
+        if not torch.isfinite(vector).all() or (field == "scale" and (vector <= 0).any()):
+            raise bad(field, "finite numbers" + (" > 0" if field == "scale" else ""), values)
+        vectors.append(vector)
+    names = header.get("names", [])
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names) and len(names) in (0, count)):
+        raise bad("names", f"a list of {count} image names (or none)",
+                  f"{len(names)} names" if isinstance(names, list) else names)
+    return count, bits, dim, *vectors
 
 
 def write_vkz(path: str | Path, blob: bytes) -> Path:

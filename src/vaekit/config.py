@@ -304,6 +304,11 @@ def read_settings_file(path) -> dict:
     if unknown:
         raise VaekitError(f"{path}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})",
                           "config")
+    try:  # a bad value is named as this file's, not as the flag the user never typed
+        TrainConfig(**values)
+    except SettingError as e:
+        if e.setting in values:
+            raise VaekitError(f"{path}: {e.setting}: {e.message}", "config") from None
     return values
 
 

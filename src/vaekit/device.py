@@ -11,7 +11,7 @@ import torch
 
 from vaekit.config import LEGACY_PRECISIONS, PRECISIONS
 
-__all__ = ["LEGACY_PRECISIONS", "PRECISIONS", "cpu_has_native_bf16", "fabric_precision",
+__all__ = ["LEGACY_PRECISIONS", "PRECISIONS", "check_accelerator", "cpu_has_native_bf16", "fabric_precision",
            "resolve_accelerator", "resolve_precision"]
 _FABRIC = {"32": "32-true", "bf16": "bf16-mixed", "16": "16-mixed"}
 
@@ -25,6 +25,18 @@ def resolve_accelerator(accelerator: str) -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def check_accelerator(accelerator: str) -> None:
+    """SettingError when ``accelerator`` names a device this machine does not have, before any
+    folder is written (Fabric would only fail later, with a traceback)."""
+    from vaekit.errors import SettingError
+
+    present = {"cpu": True, "auto": True, "cuda": torch.cuda.is_available(),
+               "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if not present.get(accelerator, True):
+        have = ", ".join(name for name in ("cpu", "cuda", "mps") if present[name])
+        raise SettingError("accelerator", f"a device this machine has ({have}, or auto)", accelerator)
 
 
 def cpu_has_native_bf16() -> bool:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from vaekit.errors import VaekitError
 
 # The process's umask, read once at import (reading it means setting it, which is not thread-safe
 # later). mkstemp creates files 0600; written files get the mode a plain open() would give them.
@@ -23,8 +27,11 @@ def atomic_write(path: str | Path, write: Callable[[Path], None] | bytes | str,
     killed process (about 30 ms for a few MB here; used for checkpoints and weights).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -37,9 +44,29 @@ def atomic_write(path: str | Path, write: Callable[[Path], None] | bytes | str,
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+    except Exception as e:
+        if _os_error(e) is None:
+            raise
+        raise _cannot_write(path, e) from None
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _os_error(e: Exception) -> int | None:
+    """The errno behind a failed write: an OSError's, or the "(os error N)" that libraries
+    written in Rust (safetensors) put in their message; None for anything else."""
+    if isinstance(e, OSError):
+        return e.errno or errno.EIO
+    found = re.search(r"\(os error (\d+)\)", str(e))
+    return int(found.group(1)) if found else None
+
+
+def _cannot_write(path: Path, e: Exception) -> VaekitError:
+    code = _os_error(e)
+    reason = os.strerror(code) if code else str(e)
+    kept = f"; the previous {path.name} is unchanged" if path.exists() else ""
+    return VaekitError(f"{path}: could not write it ({reason}){kept}")
 
 
 def write_json(path: str | Path, obj) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from vaekit.checkpoint import CONFIG, load, read_config
+from vaekit.checkpoint import CONFIG, load, model_config, read_config
 from vaekit.config import TrainConfig
 from vaekit.errors import SettingError, VaekitError
 from vaekit.models import ModelConfig
@@ -73,7 +73,7 @@ class Run:
 
     @cached_property
     def model_config(self) -> ModelConfig:
-        return ModelConfig.from_dict(self.config["model"])
+        return model_config(self.path, self.config)
 
     @cached_property
     def model(self):
@@ -123,19 +123,24 @@ class Run:
             raise VaekitError(f"{self.path} is not a conditional model; train one with --model cvae",
                               "class_")
 
-    def image(self, spec: str | int) -> torch.Tensor:
+    def image(self, spec: str | int, setting: str | None = None) -> torch.Tensor:
         """One image (C, H, W) in [0, 1]: an index into the test split, or an image file fitted to
-        the model's shape."""
+        the model's shape. ``setting``: the option the spec came from, named in any error."""
         from vaekit.datasets import to_float
         from vaekit.tasks.generate import load_images
 
-        if isinstance(spec, int) or str(spec).isdigit():
-            test = self.splits.test
-            if int(spec) >= len(test):
-                raise VaekitError(f"image index {spec} is past the end of the test split "
-                                  f"({len(test)} images)")
-            return to_float(test.take(torch.tensor([int(spec)])))[0]
-        return load_images([spec], self.model_config.image_shape)[0]
+        try:
+            if isinstance(spec, int) or str(spec).isdigit():
+                test = self.splits.test
+                if int(spec) >= len(test):
+                    raise VaekitError(f"image index {spec} is past the end of the test split "
+                                      f"({len(test)} images)")
+                return to_float(test.take(torch.tensor([int(spec)])))[0]
+            return load_images([spec], self.model_config.image_shape)[0]
+        except VaekitError as e:
+            if setting is None or e.setting is not None:
+                raise
+            raise VaekitError(e.message, setting) from None
 
     # ------------------------------------------------------------------ generating
     def gmm(self, components: int = 10, seed: int = 0) -> dict:

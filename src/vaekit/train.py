@@ -34,7 +34,7 @@ from vaekit.config import TrainConfig, resolve_length
 from vaekit.corrupt import parse_corruption
 from vaekit.datasets import Dataset, to_float
 from vaekit.datasets.binarize import binarize
-from vaekit.device import fabric_precision, resolve_precision
+from vaekit.device import check_accelerator, fabric_precision, resolve_precision
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
 from vaekit.loggers import start_trackers
@@ -75,6 +75,7 @@ def fit(config: TrainConfig | None = None, resume: str | Path | None = None,
             raise VaekitError("give the run folder explicitly when training on several "
                               "machines, so that every process writes to the same place", "out")
         run = Path(launched) if launched else _new_run_dir(config)
+    check_accelerator(config.accelerator)
     world = config.devices * config.num_nodes
     if dataset is not None and (world > 1 or resume is not None):
         raise VaekitError("in-memory data trains in one process and cannot be resumed; save the "
@@ -172,8 +173,9 @@ class _Trainer:
         self.start_epoch, self.start_step = 0, 0
         self.partial: dict | None = None  # running sums of the terms of an epoch cut short
         self.train_seconds = 0.0
-        if self.resuming:
+        if self.run_dir.is_dir():  # what a killed write left (a resume, or a rerun of a run killed early)
             clean_temporaries(self.run_dir)
+        if self.resuming:
             state = load_checkpoint(self.run_dir, self.raw, self.optimizer.optimizer, self.scheduler)
             self.start_epoch, self.start_step = state["epoch"], state["step"]
             self.history, self.train_seconds = state["history"], state["train_seconds"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -75,9 +76,12 @@ def _flatten(im: Image.Image) -> Image.Image:
 
 @contextlib.contextmanager
 def _open(path):
-    """Image.open without Pillow's decompression-bomb warning: the pixel limit here is ours."""
+    """Image.open without Pillow's decompression-bomb warning (the pixel limit here is ours) and
+    without its warnings about damaged metadata (the pixels still decode; a file whose pixels do
+    not is skipped and counted)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", UserWarning)
         with Image.open(path) as im:
             yield im
 
@@ -103,8 +107,11 @@ def read_image(path: str | Path, height: int, width: int, channels: int) -> np.n
             arr = np.asarray(im, dtype=np.uint8)
     except Unreadable:
         raise
-    except Image.DecompressionBombError as e:
-        raise Unreadable(f"{path}: refused as a decompression bomb ({e})") from None
+    except Image.DecompressionBombError as e:  # so large Pillow refuses it before we could look
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "a decompression bomb"
+        raise Unreadable(f"{path}: {size}, over the limit of {MAX_PIXELS / 1e6:.0f} "
+                         "($VAEKIT_MAX_PIXELS)") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise Unreadable(f"{path}: not a readable image ({reason})") from None

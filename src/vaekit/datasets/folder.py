@@ -49,16 +49,40 @@ def load_folder(root: str | Path, image_size: int = 64, channels: int | None = N
     cache = data_root() / "folders" / key
     if not (cache / "meta.json").is_file():
         _decode_to_cache(root, files, rel, image_size, channels, cache, log)
-    meta = json.loads((cache / "meta.json").read_text())
-    images = np.load(cache / "images.npy", mmap_mode="r")
+    try:
+        meta, images, labels = _open_cache(cache, image_size, channels)
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as e:
+        # a cache is only a copy: one that fails to load is decoded again, and said so
+        log(f"warning: the decoded copy of {root} in {cache} is damaged ({str(e)[:120]}); decoding again")
+        shutil.rmtree(cache, ignore_errors=True)
+        _decode_to_cache(root, files, rel, image_size, channels, cache, log)
+        meta, images, labels = _open_cache(cache, image_size, channels)
     if fits_in_memory(images.nbytes):
         images = torch.from_numpy(np.array(images))
-    labels = torch.from_numpy(np.load(cache / "labels.npy")) if meta["class_names"] else None
+    labels = torch.from_numpy(labels) if meta["class_names"] else None
     log(f"{root}: {len(images)} images at {channels}x{image_size}x{image_size}"
         + (f", {len(meta['class_names'])} classes" if meta["class_names"] else ", unlabelled")
         + (f"; skipped {meta['skipped']} unreadable (e.g. {meta['skipped_examples'][0]})"
            if meta["skipped"] else ""))
     return Dataset(root.name, ImageSet(images, labels), None, meta["class_names"] or None)
+
+
+def _open_cache(cache: Path, size: int, channels: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    """(meta, images (N, C, H, W) uint8 memory-mapped, labels (N,) or empty) of a cache entry,
+    checked against each other; ValueError/KeyError/OSError when any part is damaged."""
+    meta = json.loads((cache / "meta.json").read_text())
+    if not isinstance(meta, dict) or not isinstance(meta["class_names"], list):
+        raise ValueError("meta.json is not what vaekit wrote")
+    images = np.load(cache / "images.npy", mmap_mode="r")
+    if images.dtype != np.uint8 or images.shape[1:] != (channels, size, size) or not len(images):
+        raise ValueError(f"images.npy holds {images.dtype} {images.shape}")
+    if images.shape[0] != len(meta["files"]):
+        raise ValueError(f"images.npy holds {images.shape[0]} images, meta.json lists {len(meta['files'])}")
+    labels = np.load(cache / "labels.npy")
+    if meta["class_names"] and (labels.shape != (len(images),) or labels.min() < 0
+                                or labels.max() >= len(meta["class_names"])):
+        raise ValueError(f"labels.npy holds {labels.shape} labels for {len(images)} images")
+    return meta, images, labels
 
 
 def _guess_channels(sample: list[Path]) -> int:
@@ -122,6 +146,7 @@ def _decode_to_cache(root: Path, files: list[Path], rel: list[str], size: int, c
                 "class_names": class_names, "skipped": len(skipped),
                 "skipped_examples": [reasons[i] for i in np.flatnonzero(~ok)[:5]]}
         (tmp / "meta.json").write_text(json.dumps(meta))
+        shutil.rmtree(cache, ignore_errors=True)  # a damaged entry the rename cannot replace
         os.replace(tmp, cache)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

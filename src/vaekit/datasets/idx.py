@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
@@ -17,10 +18,12 @@ def parse_idx(blob: bytes, name: str = "IDX file") -> np.ndarray:
     if len(blob) < 4 or blob[0] != 0 or blob[1] != 0 or blob[2] not in _DTYPES:
         raise ValueError(f"{name}: not an IDX file (bad magic {blob[:4]!r})")
     ndim = blob[3]
-    dims = struct.unpack(f">{ndim}I", blob[4 : 4 + 4 * ndim])
-    dtype = np.dtype(_DTYPES[blob[2]])
     offset = 4 + 4 * ndim
-    expected = int(np.prod(dims)) * dtype.itemsize
+    if ndim == 0 or len(blob) < offset:
+        raise ValueError(f"{name}: header declares {ndim} dimensions; the file has {len(blob)} bytes")
+    dims = struct.unpack(f">{ndim}I", blob[4:offset])
+    dtype = np.dtype(_DTYPES[blob[2]])
+    expected = math.prod(dims) * dtype.itemsize  # exact: never wraps around
     if len(blob) - offset != expected:
         raise ValueError(f"{name}: header promises {expected} bytes of data, found {len(blob) - offset}")
     return np.frombuffer(blob, dtype=dtype, offset=offset).reshape(dims).astype(dtype.newbyteorder("="))

@@ -113,6 +113,10 @@ def make_splits(data: Dataset, val_fraction: float, test_fraction: float, seed: 
         protocol += f"; trained on class{'es' if len(classes) > 1 else ''} {_class_list(classes, data)} only"
     perm = g.permutation(len(train))
     n_val = max(1, round(val_fraction * len(train)))
+    if len(train) - n_val < 1:
+        total = len(data.train) + (len(data.test) if data.test is not None else 0)
+        raise VaekitError(f"{data.name}: only {total} image{'s' if total != 1 else ''}, too few to train "
+                          "on: a run needs at least 3 (one each to train, validate and test on)", "data")
     return Splits(train.subset(perm[n_val:]), train.subset(perm[:n_val]), test, protocol)
 
 

@@ -77,10 +77,24 @@ def fetch_builtin(name: str, from_path: str | None = None, log=print) -> Path:
 
 def load_builtin(name: str) -> Dataset:
     """Load built-in data set ``name`` from the cache, fetching it first if needed."""
-    folder = fetch_builtin(name, log=lambda m: print(m, file=sys.stderr))
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    folder = fetch_builtin(name, log=log)
+    try:
+        return _load_cached(name, folder)
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as e:
+        # the cache is only a copy of checked files: one that fails to load is fetched again
+        log(f"warning: the cached copy of {name} in {folder} is damaged ({str(e)[:120]}); fetching it again")
+        shutil.rmtree(folder, ignore_errors=True)
+        return _load_cached(name, fetch_builtin(name, log=log))
+
+
+def _load_cached(name: str, folder: Path) -> Dataset:
     meta = json.loads((folder / "meta.json").read_text())
     train = _load_set(folder, "train")
     test = _load_set(folder, "test") if (folder / "test_images.npy").exists() else None
+    for split in (train, test):
+        if split is not None and split.labels is not None and len(split.labels) != len(split):
+            raise ValueError(f"{len(split.labels)} labels for {len(split)} images")
     return Dataset(name, train, test, meta.get("class_names"))
 
 
@@ -93,6 +107,8 @@ def _spec(name: str) -> BuiltinSpec:
 
 def _load_set(folder: Path, split: str) -> ImageSet:
     images = np.load(folder / f"{split}_images.npy", mmap_mode="r")
+    if images.dtype != np.uint8 or images.ndim != 4 or not len(images):
+        raise ValueError(f"{split}_images.npy holds {images.dtype} {images.shape}")
     labels_path = folder / f"{split}_labels.npy"
     labels = torch.from_numpy(np.load(labels_path)) if labels_path.exists() else None
     if fits_in_memory(images.nbytes):

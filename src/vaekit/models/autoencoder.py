@@ -11,6 +11,8 @@ Every model kind is this one class; the registries decide the parts:
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field
 
 import torch
@@ -41,6 +43,11 @@ MODELS: dict[str, ModelKind] = {
 }
 
 
+def _whole(value, low: int, high: int) -> bool:
+    """True for a whole number (int or numpy integer, not a bool) in [low, high]."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and low <= value <= high
+
+
 @dataclass
 class ModelConfig:
     """Everything needed to rebuild a model; saved as ``config.json`` beside the weights.
@@ -64,17 +71,34 @@ class ModelConfig:
     prior: str = "normal"
 
     def __post_init__(self):
-        self.image_shape = tuple(int(s) for s in self.image_shape)
         for name, registry in (("model", MODELS), ("backbone", BACKBONES), ("prior", PRIORS),
                                ("activation", ACTIVATIONS)):
-            if getattr(self, name) not in registry:
+            if not isinstance(getattr(self, name), str) or getattr(self, name) not in registry:
                 value = getattr(self, name)
                 raise SettingError(name, f"one of {', '.join(registry)}", value,
                                    f"unknown {name} {value!r}; choose from {', '.join(registry)}")
-        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
-            raise SettingError("image_shape", "(C, H, W) with positive sizes", self.image_shape)
-        if self.latent_dim < 1:
-            raise SettingError("latent_dim", "an integer >= 1", self.latent_dim)
+        # sizes come from config.json too, which may have been edited: whole numbers in range,
+        # checked before a layer of absurd size is allocated
+        shape = self.image_shape
+        if not (isinstance(shape, (list, tuple)) and len(shape) == 3
+                and all(_whole(v, 1, 4096) for v in shape)):
+            raise SettingError("image_shape", "(C, H, W) with whole sizes from 1 to 4096", shape)
+        self.image_shape = tuple(int(v) for v in shape)
+        if not _whole(self.latent_dim, 1, 16384):
+            raise SettingError("latent_dim", "an integer from 1 to 16384", self.latent_dim)
+        self.latent_dim = int(self.latent_dim)
+        for name in ("hidden", "channels"):
+            widths = getattr(self, name)
+            if not (isinstance(widths, (list, tuple)) and widths
+                    and all(_whole(v, 1, 16384) for v in widths)):
+                raise SettingError(name, "a non-empty list of widths from 1 to 16384", widths)
+            setattr(self, name, [int(v) for v in widths])
+        if not _whole(self.num_classes, 0, 1_000_000):
+            raise SettingError("num_classes", "an integer >= 0", self.num_classes)
+        self.num_classes = int(self.num_classes)
+        if self.backbone == "mlp" and math.prod(shape) * max(self.hidden) > 2**31:
+            raise SettingError("hidden", "an MLP under 2 billion weights per layer",
+                               f"{math.prod(shape):,} pixels x {max(self.hidden):,} units")
         if MODELS[self.model].conditional and self.num_classes < 1:
             raise SettingError("num_classes", f"> 0 for a conditional model ({self.model})", self.num_classes)
 
