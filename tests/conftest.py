@@ -71,7 +71,7 @@ def tiny_run(_tiny_folder, tmp_path_factory):
     (run folder, the $VAEKIT_DATA it was trained under)."""
     folder, cache = _tiny_folder
     run = tmp_path_factory.mktemp("good") / "run"
-    run_cli("train", "--data", str(folder), "--image-size", "8", "--image-channels", "1", "--latent-dim", "3",
+    run_here("train", "--data", str(folder), "--image-size", "8", "--image-channels", "1", "--latent-dim", "3",
             "--hidden", "16", "--epochs", "2", "--batch-size", "16", "--precision", "32", "--no-progress",
             "--out", str(run), env={"VAEKIT_DATA": str(cache)})
     return run, cache
@@ -113,3 +113,13 @@ def run_main(*args: str, env: dict | None = None, cwd=None) -> tuple[int, str, s
         os.environ.clear()
         os.environ.update(saved_env)
     return code, out.getvalue(), err.getvalue()
+
+
+def run_here(*args: str, check: bool = True, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    """``run_cli`` without the interpreter start-up (about 2 s a call): the console entry point in
+    this process, its result shaped like ``run_cli``'s. Tests of what a command does use it;
+    test_cli.py, test_ecosystem.py and test_train.py run the installed command itself."""
+    code, out, err = run_main(*args, env=env, cwd=cwd)
+    if check and code != 0:
+        raise AssertionError(f"vaekit {' '.join(args)} failed ({code}):\n{err[-3000:]}")
+    return subprocess.CompletedProcess(["vaekit", *args], code, out, err)

@@ -125,14 +125,14 @@ def test_a_detector_folder_without_its_codes_is_refused(fitted, tmp_path):
 
 
 def test_cli_fit_and_score_a_folder(tmp_path, data_home):
-    from conftest import make_image_folder, run_cli
+    from conftest import make_image_folder, run_here
 
     folder = make_image_folder(tmp_path / "imgs", classes=2, per_class=16, size=(16, 16), mode="L")
     det = tmp_path / "det"
-    run_cli("anomaly", "fit", "--data", str(folder), "--classes", "0", "--out", str(det), "--latent-dim", "4",
+    run_here("anomaly", "fit", "--data", str(folder), "--classes", "0", "--out", str(det), "--latent-dim", "4",
             "--epochs", "20", "--no-progress")
     assert (det / "detector.json").is_file()
-    proc = run_cli("anomaly", "score", str(det), str(folder), "-o", str(tmp_path / "s.csv"), "--top", "5")
+    proc = run_here("anomaly", "score", str(det), str(folder), "-o", str(tmp_path / "s.csv"), "--top", "5")
     rows = (tmp_path / "s.csv").read_text().splitlines()
     assert rows[0] == "path,score,label" and len(rows) == 33
     scores = [float(r.split(",")[1]) for r in rows[1:]]
@@ -140,5 +140,5 @@ def test_cli_fit_and_score_a_folder(tmp_path, data_home):
     # class 1 (brighter) was never seen: its images should fill the top of the list
     assert sum("class_1" in r for r in rows[1:17]) >= 12
     assert (tmp_path / "s_top.png").is_file() and "above the threshold" in proc.stdout
-    bad = run_cli("anomaly", "score", str(tmp_path), str(folder), check=False)
+    bad = run_here("anomaly", "score", str(tmp_path), str(folder), check=False)
     assert bad.returncode == 2 and "not an anomaly detector" in bad.stderr

@@ -14,7 +14,7 @@ import struct
 
 import numpy as np
 import pytest
-from conftest import make_image_folder, run_cli, run_main
+from conftest import make_image_folder, run_here, run_main
 from PIL import Image
 
 
@@ -33,7 +33,7 @@ def vkz(tiny_run, tmp_path_factory):
     run, cache = tiny_run
     work = tmp_path_factory.mktemp("vkz")
     folder = make_image_folder(work / "imgs", classes=2, per_class=3, size=(12, 12), mode="L")
-    run_cli("compress", str(run), str(folder), "-o", str(work / "ok.vkz"), "--bits", "6",
+    run_here("compress", str(run), str(folder), "-o", str(work / "ok.vkz"), "--bits", "6",
             env={"VAEKIT_DATA": str(cache)})
     blob = (work / "ok.vkz").read_bytes()
     (hlen,) = struct.unpack("<I", blob[4:8])
@@ -103,7 +103,7 @@ def test_the_valid_vkz_decompresses(vkz, tmp_path):
 def detector(_tiny_folder, tmp_path_factory):
     folder, cache = _tiny_folder
     det = tmp_path_factory.mktemp("det") / "det"
-    run_cli("anomaly", "fit", "--data", str(folder), "--image-size", "8", "--latent-dim", "3",
+    run_here("anomaly", "fit", "--data", str(folder), "--image-size", "8", "--latent-dim", "3",
             "--epochs", "1", "--no-progress", "--out", str(det), env={"VAEKIT_DATA": str(cache)})
     return det, folder, cache
 
@@ -225,6 +225,8 @@ FLAG_CASES = [
     (["sample", "RUN", "--class", "3"], "--class: "),
     (["anomaly", "fit", "--data", "IMGS", "--contamination", "0.7", "--out", "{OUT}"], "--contamination: expected"),
     (["anomaly", "fit", "--data", "IMGS", "--score", "psnr", "--out", "{OUT}"], "--score: expected one of"),
+    (["anomaly", "fit", "--data", "IMGS", "--image-size", "8", "--neighbors", "500", "--out", "{OUT}"],
+     "--neighbors: 500 needs more than that many training images, got 71"),
     (["sample"], "Missing argument 'run'"),
 ]
 

@@ -5,7 +5,7 @@ import html
 import json
 
 import pytest
-from conftest import make_image_folder, run_cli, run_main
+from conftest import make_image_folder, run_here, run_main
 from PIL import Image
 
 
@@ -16,7 +16,7 @@ def tiny_runs(tmp_path_factory):
     data_home = root / "vaekit-data"
     photos = make_image_folder(root / "photos", classes=3, per_class=30, mode="L")
     out = root / "study"
-    proc = run_cli("compare", "--data", str(photos), "--image-size", "12", "--latent-dim", "3",
+    proc = run_here("compare", "--data", str(photos), "--image-size", "12", "--latent-dim", "3",
                    "--hidden", "32", "--epochs", "3", "--out", str(out), "--no-progress",
                    env={"VAEKIT_DATA": str(data_home)})
     return out, data_home, proc
@@ -53,12 +53,12 @@ def test_compare_two_existing_runs_and_single_run_commands(tiny_runs, tmp_path):
     out, data_home, _ = tiny_runs
     env = {"VAEKIT_DATA": str(data_home)}
     again = tmp_path / "again"
-    run_cli("compare", str(out / "ae"), str(out / "vae"), "--out", str(again), env=env)
+    run_here("compare", str(out / "ae"), str(out / "vae"), "--out", str(again), env=env)
     assert (again / "report.html").is_file()
     vae = out / "vae"
     for args in (["latent", str(vae)], ["traverse", str(vae), "--steps", "5"],
                  ["interpolate", str(vae), "--a", "0", "--b", "2", "--steps", "6"]):
-        png = run_cli(*args, env=env).stdout.strip()
+        png = run_here(*args, env=env).stdout.strip()
         assert Image.open(png).size[0] > 0
     for args, words in ((["manifold", str(vae)], "2-D latent space"),
                         (["interpolate", str(vae), "--a", "999"], "past the end of the test split"),
@@ -72,7 +72,7 @@ def test_compare_two_existing_runs_and_single_run_commands(tiny_runs, tmp_path):
 
 def _mnist_compare(tmp_path, epochs: int):
     out = tmp_path / "mnist"
-    run_cli("compare", "--data", "mnist", "--latent-dim", "2", "--epochs", str(epochs), "--out", str(out),
+    run_here("compare", "--data", "mnist", "--latent-dim", "2", "--epochs", str(epochs), "--out", str(out),
             "--no-progress")
     return out, json.loads((out / "compare.json").read_text())
 
@@ -91,7 +91,7 @@ def test_mnist_2d_vae_generates_and_stays_near_the_prior_in_6_epochs(tmp_path):
     assert vae["effective_classes_prior"] > ae["effective_classes_prior"]
     assert vae["latent"]["within_3sigma"] >= 0.93 and ae["latent"]["within_3sigma"] < 0.8
     assert ae["latent"]["max_abs"] > 2 * vae["latent"]["max_abs"]
-    png = run_cli("manifold", str(out / "vae")).stdout.strip()
+    png = run_here("manifold", str(out / "vae")).stdout.strip()
     assert Image.open(png).size == (20 * 28 * 2, 20 * 28 * 2)  # 28 px tiles shown at 2x
 
 
@@ -111,7 +111,7 @@ def test_mnist_2d_gap_after_30_epochs(tmp_path):
 def test_orl_faces_comparison_with_conv_and_64_latent_dims(tmp_path):
     # the seeds' second setting: subject ids colour the PCA and t-SNE panels, no manifold above 2-D
     out = tmp_path / "faces"
-    run_cli("compare", "--data", "orl-faces", "--backbone", "conv", "--image-size", "64",
+    run_here("compare", "--data", "orl-faces", "--backbone", "conv", "--image-size", "64",
             "--latent-dim", "64", "--epochs", "4", "--out", str(out), "--no-progress")
     result = json.loads((out / "compare.json").read_text())
     assert result["latent_dim"] == 64 and result["classifier"]["classes"] == 40

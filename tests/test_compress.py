@@ -6,7 +6,7 @@ import struct
 
 import pytest
 import torch
-from conftest import make_image_folder, run_cli
+from conftest import make_image_folder, run_here
 
 from vaekit.compress import (
     compress,
@@ -63,7 +63,7 @@ def test_truncated_foreign_and_mismatched_files_are_refused(tmp_path):
     with pytest.raises(VaekitError, match="cut.vkz: truncated or damaged"):
         read_vkz(tmp_path / "cut.vkz")
     (tmp_path / "head.vkz").write_bytes(blob[:20])
-    with pytest.raises(VaekitError, match="head.vkz: truncated or damaged header"):
+    with pytest.raises(VaekitError, match="head.vkz: truncated or damaged"):
         read_vkz(tmp_path / "head.vkz")
     (tmp_path / "photo.vkz").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
     with pytest.raises(VaekitError, match="photo.vkz: not a vaekit compressed file"):
@@ -79,17 +79,17 @@ def test_truncated_foreign_and_mismatched_files_are_refused(tmp_path):
 def test_cli_compress_decompress_and_evaluate(tmp_path, data_home):
     folder = make_image_folder(tmp_path / "imgs", classes=2, per_class=8, size=(16, 16), mode="L")
     run = tmp_path / "run"
-    run_cli("train", "--data", str(folder), "--image-size", "16", "--model", "ae", "--latent-dim", "8",
+    run_here("train", "--data", str(folder), "--image-size", "16", "--model", "ae", "--latent-dim", "8",
             "--epochs", "2", "--out", str(run), "--no-progress")
-    out = run_cli("compress", str(run), str(folder), "-o", str(tmp_path / "all.vkz"), "--bits", "4").stdout
+    out = run_here("compress", str(run), str(folder), "-o", str(tmp_path / "all.vkz"), "--bits", "4").stdout
     assert "16 images" in out and "4 bytes each" in out
-    run_cli("decompress", str(tmp_path / "all.vkz"), "-o", str(tmp_path / "back"), "--run", str(run))
+    run_here("decompress", str(tmp_path / "all.vkz"), "-o", str(tmp_path / "back"), "--run", str(run))
     assert len(list((tmp_path / "back").rglob("*.png"))) == 16
     other = tmp_path / "other"
-    run_cli("train", "--data", str(folder), "--image-size", "16", "--model", "ae", "--latent-dim", "8",
+    run_here("train", "--data", str(folder), "--image-size", "16", "--model", "ae", "--latent-dim", "8",
             "--epochs", "1", "--seed", "1", "--out", str(other), "--no-progress")
-    bad = run_cli("decompress", str(tmp_path / "all.vkz"), "-o", str(tmp_path / "x"), "--run", str(other),
+    bad = run_here("decompress", str(tmp_path / "all.vkz"), "-o", str(tmp_path / "x"), "--run", str(other),
                   check=False)
     assert bad.returncode == 2 and "written by another model" in bad.stderr
-    proc = run_cli("evaluate", str(run), "--compress", "8")
+    proc = run_here("evaluate", str(run), "--compress", "8")
     assert "file_bytes_per_image" in proc.stdout

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import run_cli, run_main
+from conftest import run_here, run_main
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -82,10 +82,10 @@ def test_resume_of_a_finished_run_repairs_its_weights_and_clears_temporaries(goo
     shutil.copytree(run, copy)
     (copy / "model.safetensors").write_bytes(b"garbage")
     (copy / ".model.safetensors.abc123.tmp").write_bytes(b"left by a killed write")
-    run_cli("train", "--resume", str(copy), env={"VAEKIT_DATA": str(cache)})
+    run_here("train", "--resume", str(copy), env={"VAEKIT_DATA": str(cache)})
     assert not list(copy.glob(".*.tmp"))
     assert load_file(str(copy / "model.safetensors")).keys() == load_file(str(run / "model.safetensors")).keys()
-    png = run_cli("sample", str(copy), "-n", "4").stdout.strip()
+    png = run_here("sample", str(copy), "-n", "4").stdout.strip()
     assert png.endswith("sample.png")
 
 
@@ -117,15 +117,16 @@ def test_bad_flags_get_one_line_naming_the_flag(good_run, tmp_path, args, words)
 
 def test_a_file_given_as_the_run_folder_is_refused(tmp_path):
     (tmp_path / "taken").write_text("a file")
-    proc = run_cli("train", "--epochs", "1", "--out", str(tmp_path / "taken"), check=False)
+    proc = run_here("train", "--epochs", "1", "--out", str(tmp_path / "taken"), check=False)
     assert proc.returncode == 2 and "--out: " in proc.stderr and "is a file" in proc.stderr
 
 
 def test_a_full_disk_during_a_checkpoint_write_is_one_line_and_keeps_the_last_checkpoint(tiny_data, tmp_path, monkeypatch):
     """The disk fills while epoch 2's checkpoint is written: the write fails the way safetensors
     reports it (a Rust I/O error), after half the file is on disk."""
-    import vaekit.checkpoint as ckpt
     from safetensors import SafetensorError
+
+    import vaekit.checkpoint as ckpt
 
     real, writes = ckpt.save_file, []
 

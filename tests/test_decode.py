@@ -7,7 +7,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import make_image_folder, run_cli, run_main
+from conftest import make_image_folder, run_here, run_main
 from PIL import Image
 
 from vaekit import datasets
@@ -106,13 +106,13 @@ def test_pixel_limit_is_configurable(tmp_path, monkeypatch):
 def test_batch_commands_skip_and_count_unreadable_files_or_stop_with_strict(tmp_path, data_home):
     folder = make_image_folder(tmp_path / "imgs", classes=2, per_class=6, size=(12, 12), mode="L")
     run = tmp_path / "run"
-    run_cli("train", "--data", str(folder), "--image-size", "8", "--model", "ae", "--latent-dim", "4",
+    run_here("train", "--data", str(folder), "--image-size", "8", "--model", "ae", "--latent-dim", "4",
             "--hidden", "16", "--epochs", "1", "--out", str(run), "--no-progress")
     (folder / "class_0" / "broken.png").write_bytes(b"not an image at all")
-    proc = run_cli("compress", str(run), str(folder), "-o", str(tmp_path / "all.vkz"))
+    proc = run_here("compress", str(run), str(folder), "-o", str(tmp_path / "all.vkz"))
     assert "12 images ->" in proc.stdout
     assert "skipped 1 unreadable file (e.g. " in proc.stderr and "broken.png: not a readable image" in proc.stderr
-    proc = run_cli("denoise", str(run), str(folder), "-o", str(tmp_path / "clean"))
+    proc = run_here("denoise", str(run), str(folder), "-o", str(tmp_path / "clean"))
     assert len(proc.stdout.split()) == 12 and (tmp_path / "clean" / "class_1" / "img_0.png").is_file()
     code, _, err = run_main("compress", str(run), str(folder), "-o", str(tmp_path / "x.vkz"), "--strict")
     assert code == 2 and "broken.png: not a readable image" in err

@@ -9,7 +9,7 @@ import math
 
 import pytest
 import torch
-from conftest import run_cli, run_main
+from conftest import run_here, run_main
 
 import vaekit
 from vaekit.datasets import ImageSet
@@ -148,7 +148,7 @@ def test_binarization_draws_zeros_and_ones_at_the_grey_level():
 @pytest.mark.slow
 def test_iwae_preset_trains_and_evaluate_reports_the_k_sample_bound(tmp_path):
     run = tmp_path / "iwae"
-    run_cli("train", "--preset", "iwae", "--epochs", "1", "--batch-size", "500", "--objective", "iwae",
+    run_here("train", "--preset", "iwae", "--epochs", "1", "--batch-size", "500", "--objective", "iwae",
             "--k", "3", "--keep-every", "1", "--precision", "32", "--no-progress", "--out", str(run))
     cfg = json.loads((run / "config.json").read_text())
     train, model = cfg["train"], cfg["model"]
@@ -157,19 +157,19 @@ def test_iwae_preset_trains_and_evaluate_reports_the_k_sample_bound(tmp_path):
     assert (train["objective"], train["k"], train["batch_size"], train["epochs"]) == ("iwae", 3, 500, 1)
     kept = vaekit.load(run, snapshot=1).state_dict()
     assert all(torch.equal(v, kept[n]) for n, v in vaekit.load(run).state_dict().items())
-    proc = run_cli("evaluate", str(run), "--k", "50", "-n", "300", "--no-progress")
+    proc = run_here("evaluate", str(run), "--k", "50", "-n", "300", "--no-progress")
     assert "likelihood" in proc.stdout
     result = json.loads((run / "eval.json").read_text())
     lik, elbo = result["likelihood"], result["elbo"]
     assert lik["k"] == 50 and "k = 50" in lik["protocol"] and "dynamically binarized" in lik["protocol"]
     assert "dynamically binarized" in result["split"]
     assert 60 < lik["nll"] < elbo["neg_elbo"]  # the 50-sample bound is tighter than the ELBO
-    grey = run_cli("evaluate", str(run), "--k", "5", "-n", "50", "--binarize", "none", "--no-progress",
+    grey = run_here("evaluate", str(run), "--k", "5", "-n", "50", "--binarize", "none", "--no-progress",
                    "--out", str(tmp_path / "grey"))
     assert "not binarized" in json.loads((tmp_path / "grey" / "eval.json").read_text())["elbo"]["protocol"]
     assert grey.returncode == 0
     # another data set's test split under the same model: Fashion-MNIST is far less likely
-    run_cli("evaluate", str(run), "--data", "fashion-mnist", "--k", "5", "-n", "100", "--no-progress",
+    run_here("evaluate", str(run), "--data", "fashion-mnist", "--k", "5", "-n", "100", "--no-progress",
             "--out", str(tmp_path / "ood"))
     ood = json.loads((tmp_path / "ood" / "eval.json").read_text())
     assert "fashion-mnist" in ood["split"] and ood["likelihood"]["nll"] > lik["nll"] + 100

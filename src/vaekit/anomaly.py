@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from vaekit import datasets
 from vaekit.checkpoint import load, read_tensors
 from vaekit.config import TrainConfig
 from vaekit.datasets import Dataset, ImageSet, check_batch, make_splits
@@ -29,7 +30,7 @@ from vaekit.files import atomic_write, write_json
 from vaekit.inference import batches, reconstruct
 from vaekit.losses import reconstruction
 from vaekit.run import Run
-from vaekit.tasks.rundata import ARRAY_DATA
+from vaekit.tasks.rundata import ARRAY_DATA, split_data
 
 SCORES = ("combined", "mse", "bce", "elbo")
 DETECTOR_FILE = "detector.json"
@@ -104,12 +105,15 @@ class AnomalyDetector:
         from vaekit.train import fit
 
         if named:
+            # settings that depend on the data's size are checked before any training or folder
+            self._check_size(len(split_data(datasets.load(str(X), self.image_size), cfg)[1].train))
             self.run_ = fit(cfg)
             splits = Run.open(self.run_).splits
         else:
             images = _as_uint8_images(X, self.image_size)
             # every image trains (the one-image "test set" only satisfies the run's bookkeeping)
             data = Dataset(ARRAY_DATA, ImageSet(images), ImageSet(images[:1]))
+            self._check_size(len(split_data(data, cfg)[1].train))
             self.run_ = fit(cfg, dataset=data)
             splits = make_splits(data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
         self.model_ = load(self.run_).eval()
@@ -136,6 +140,11 @@ class AnomalyDetector:
         if self.validation_percentile is not None and not 0 < self.validation_percentile < 100:
             raise SettingError("validation_percentile", "a percentile in (0, 100)",
                                self.validation_percentile)
+
+    def _check_size(self, n_train: int) -> None:
+        if n_train <= self.neighbors:
+            raise VaekitError(f"{self.neighbors} needs more than that many training images, "
+                              f"got {n_train}", "neighbors")
 
     @torch.no_grad()
     def _fit_code_statistics(self, train: ImageSet) -> torch.Tensor:
@@ -324,7 +333,7 @@ class AnomalyDetector:
         shapes_ok = (det.codes_ is not None and det.codes_.ndim == 2 and det.codes_.shape[1] == dim
                      and len(det.codes_) > det.neighbors and det.code_mean_.shape == (dim,)
                      and det.code_precision_.shape == (dim, dim) and det.decision_scores_.ndim == 1
-                     and det.part_scale_.ndim == 1 and np.isfinite(det.threshold_))
+                     and det.part_scale_.shape == (2, 2) and np.isfinite(det.threshold_))
         if not shapes_ok:
             raise VaekitError(f"{path}: {DETECTOR_FILE} and {CODES_FILE} do not fit its model "
                               f"({dim}-d codes); {refit}")

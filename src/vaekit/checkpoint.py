@@ -201,6 +201,11 @@ def load_checkpoint(run: Path, model, optimizer, scheduler) -> dict:
             if k.startswith("optim."):
                 _, idx, key = k.split(".", 2)
                 slots.setdefault(int(idx), {})[key] = v
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        for idx, slot in slots.items():  # each moment in its parameter's memory layout (channels_last
+            for key, value in slot.items():  # conv weights): the fused update is then the original's
+                if 0 <= idx < len(params) and value.shape == params[idx].shape:
+                    slot[key] = torch.empty_like(params[idx], dtype=value.dtype).copy_(value)
         optimizer.load_state_dict({"state": slots, "param_groups": header.pop("param_groups")})
         scheduler.load_state_dict(header.pop("scheduler"))
         set_rng_state({k: v for k, v in tensors.items() if k.startswith("rng.")}, header.pop("rng"))

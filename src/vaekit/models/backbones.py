@@ -65,6 +65,14 @@ def conv_sizes(height: int, width: int, n: int) -> list[tuple[int, int]]:
     return sizes
 
 
+# The conv path works in channels_last (NHWC) memory: oneDNN's convolutions, BatchNorm and nearest
+# upsampling run natively in it, while in the default NCHW layout every convolution converts its
+# input and output (measured on the 3x128x128 face VAE: a training step 1.9x faster in float32,
+# 1.8x in bfloat16; upsampling a 64-channel 32x32 map ~9x faster). The layout changes where
+# values sit in memory, not their meaning: shapes, indexing and saved weights are unchanged.
+CHANNELS_LAST = torch.channels_last
+
+
 class ConvEncoder(nn.Module):
     """Stride-2 Conv-BN-LeakyReLU blocks, then flatten: (B, C, H, W) -> (B, c[-1] * h * w)."""
 
@@ -78,9 +86,10 @@ class ConvEncoder(nn.Module):
         self.net = nn.Sequential(*blocks, nn.Flatten())
         fh, fw = conv_sizes(h, w, len(channels))[-1]
         self.out_features = channels[-1] * fh * fw
+        self.to(memory_format=CHANNELS_LAST)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(x.contiguous(memory_format=CHANNELS_LAST))
 
 
 class ConvDecoder(nn.Module):
@@ -106,10 +115,12 @@ class ConvDecoder(nn.Module):
             else:
                 blocks.append(nn.Sequential(up, conv_block(c_in, widths[i + 1], stride=1)))
         self.net = nn.Sequential(*blocks)
+        self.to(memory_format=CHANNELS_LAST)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.leaky_relu(self.project(z), 0.2)
-        return self.net(x.view(-1, *self.start))  # (B, c_n, h_n, w_n) -> (B, C, H, W)
+        x = nn.functional.leaky_relu(self.project(z), 0.2).view(-1, *self.start)
+        # (B, c_n, h_n, w_n) -> (B, C, H, W), channels_last throughout
+        return self.net(x.contiguous(memory_format=CHANNELS_LAST))
 
 
 # A backbone is one function: model config -> (encoder, decoder). The encoder maps (B, C, H, W) to
