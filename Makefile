@@ -36,7 +36,7 @@ test-figures: data
 # every reader of untrusted bytes, 100,000 inputs each under atheris (coverage-guided): ~15 min
 fuzz: install
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[fuzz]'
-	$(BIN)/python benchmarks/fuzz.py --json benchmarks/fuzz.json
+	$(BIN)/python benchmarks/fuzz.py
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -80,3 +80,24 @@ def test_conv_backbone_follows_the_face_vae_blocks():
     assert kinds == ["Conv2d", "BatchNorm2d", "LeakyReLU"]
     ups = [m for m in net.decoder.modules() if isinstance(m, torch.nn.Upsample)]
     assert len(ups) == 4 and all(u.mode == "nearest" for u in ups)
+
+
+def test_the_conv_path_stays_channels_last_and_saves_plain_weights(tmp_path):
+    """Every 4-d activation of the conv backbone is channels_last (no layout conversion inside a
+    step), while saved weights are ordinary contiguous tensors that load into either layout."""
+    from vaekit.checkpoint import save_weights
+    from vaekit.inference import batch_for
+
+    net = build_model(model="vae", backbone="conv", image_shape=(3, 32, 32), latent_dim=8, channels=[8, 16])
+    layouts = []
+    for module in net.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.Upsample)):
+            module.register_forward_hook(lambda m, i, o: layouts.append(o.is_contiguous(memory_format=torch.channels_last)))
+    logits, _, _ = net(torch.rand(4, 3, 32, 32))  # an ordinary NCHW batch goes in
+    assert logits.shape == (1, 4, 3, 32, 32) and layouts and all(layouts)
+    save_weights(net, tmp_path)
+    from safetensors.torch import load_file
+
+    assert all(t.is_contiguous() for t in load_file(str(tmp_path / "model.safetensors")).values())
+    # inference batches follow the image size: MNIST in thousands, 128x128 RGB in a few hundred
+    assert batch_for((1, 28, 28)) == 1000 and batch_for((3, 128, 128)) == 170 and batch_for((3, 4096, 4096)) == 1

@@ -37,6 +37,7 @@ from vaekit.datasets.binarize import binarize
 from vaekit.device import check_accelerator, fabric_precision, resolve_precision
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
+from vaekit.inference import batch_for
 from vaekit.loggers import start_trackers
 from vaekit.models import MODELS, ModelConfig, build_model
 from vaekit.objectives import OBJECTIVES, Batch, add_terms, means, set_terms
@@ -322,7 +323,8 @@ class _Trainer:
         processes; codes (and corruptions) drawn from ``seed`` plus the process's rank."""
         self.model.eval()
         positions = torch.arange(self.rank, len(images), self.world)
-        sums = set_terms(self.raw, images, positions, self.cfg, EVAL_BATCH, self.fabric.device,
+        batch = batch_for(self.raw.config.image_shape, most=EVAL_BATCH)  # fewer when images are large
+        sums = set_terms(self.raw, images, positions, self.cfg, batch, self.fabric.device,
                          seed + self.rank, self.corrupt)
         self.model.train()
         return self._all_reduce(sums)

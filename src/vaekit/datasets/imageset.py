@@ -42,7 +42,7 @@ class ImageSet:
             return self.images.index_select(0, idx)
         # memmap: read the rows in ascending order (sequential disk access), then restore order
         order = torch.argsort(idx)
-        block = np.asarray(self.images[idx[order].numpy()])
+        block = _read_rows(self.images, idx[order].numpy())
         out = torch.empty((len(idx), *self.shape), dtype=torch.uint8)
         out[order] = torch.from_numpy(block)
         return out
@@ -175,12 +175,43 @@ def convert_images(images: torch.Tensor, size: int | None, channels: int | None)
 
 
 def fits_in_memory(nbytes: int) -> bool:
-    """True when ``nbytes`` is under half of the currently free RAM (Linux; True elsewhere)."""
+    """True when ``nbytes`` is under half of the currently free RAM (Linux; True elsewhere), or
+    under ``$VAEKIT_RAM_BUDGET`` bytes when that is set. Data that does not fit is read from its
+    memory-mapped cache batch by batch."""
+    budget = os.environ.get("VAEKIT_RAM_BUDGET")
+    if budget is not None:
+        try:
+            return nbytes < int(float(budget))
+        except ValueError:
+            raise VaekitError(f"$VAEKIT_RAM_BUDGET: expected a number of bytes, got {budget!r}") from None
     try:
         free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return True
     return nbytes < free // 2
+
+
+def _read_rows(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``images[rows]`` for a memory-mapped .npy, read with pread rather than through the map.
+
+    Touching a mapped file maps whole page-cache folios into the process (about 1 MB per row
+    read here), so an epoch of random batches would count most of the cache in its memory; read
+    into a fresh buffer, the file's pages stay in the kernel's cache and out of the process.
+    Arrays that are not a file-backed memmap are indexed as usual.
+    """
+    path, offset = getattr(images, "filename", None), getattr(images, "offset", None)
+    if path is None or offset is None or not images.flags.c_contiguous or not hasattr(os, "preadv"):
+        return np.asarray(images[rows])
+    out = np.empty((len(rows), *images.shape[1:]), dtype=images.dtype)
+    size = out[0].nbytes if len(rows) else 0
+    buffer = memoryview(out.reshape(-1).view(np.uint8))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for i, row in enumerate(rows.tolist()):
+            os.preadv(fd, [buffer[i * size : (i + 1) * size]], offset + row * size)
+    finally:
+        os.close(fd)
+    return out
 
 
 def check_batch(x: torch.Tensor, image_shape: tuple[int, int, int], what: str) -> torch.Tensor:
