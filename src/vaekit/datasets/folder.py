@@ -39,26 +39,26 @@ def load_folder(root: str | Path, image_size: int = 64, channels: int | None = N
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise VaekitError(f"{root}: not a folder and not a built-in data set name", "data")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
-    if not files:
+    found = _image_files(root)
+    if not found:
         raise VaekitError(f"{root}: no images found (looked for {', '.join(sorted(EXTENSIONS))})", "data")
+    rel = [r for r, _ in found]
     if channels is None:
-        channels = _guess_channels(files[:64])
-    rel = [str(p.relative_to(root)) for p in files]
-    key = _cache_key(root, files, rel, image_size, channels)
+        channels = _guess_channels([root / r for r in rel[:64]])
+    key = _cache_key(root, found, image_size, channels)
     cache = data_root() / "folders" / key
     if not (cache / "meta.json").is_file():
-        _decode_to_cache(root, files, rel, image_size, channels, cache, log)
+        _decode_to_cache(root, rel, image_size, channels, cache, log)
     try:
         meta, images, labels = _open_cache(cache, image_size, channels)
     except (OSError, ValueError, KeyError, TypeError, EOFError) as e:
         # a cache is only a copy: one that fails to load is decoded again, and said so
         log(f"warning: the decoded copy of {root} in {cache} is damaged ({str(e)[:120]}); decoding again")
         shutil.rmtree(cache, ignore_errors=True)
-        _decode_to_cache(root, files, rel, image_size, channels, cache, log)
+        _decode_to_cache(root, rel, image_size, channels, cache, log)
         meta, images, labels = _open_cache(cache, image_size, channels)
-    if fits_in_memory(images.nbytes):
-        images = torch.from_numpy(np.array(images))
+    if fits_in_memory(images.nbytes):  # one read of the file: faster than copying the map
+        images = torch.from_numpy(np.load(cache / "images.npy"))
     labels = torch.from_numpy(labels) if meta["class_names"] else None
     log(f"{root}: {len(images)} images at {channels}x{image_size}x{image_size}"
         + (f", {len(meta['class_names'])} classes" if meta["class_names"] else ", unlabelled")
@@ -89,17 +89,40 @@ def _guess_channels(sample: list[Path]) -> int:
     return 3 if any(has_colour(p) for p in sample) else 1
 
 
-def _cache_key(root: Path, files: list[Path], rel: list[str], size: int, channels: int) -> str:
+def _image_files(root: Path) -> list[tuple[str, os.stat_result]]:
+    """(path relative to ``root``, stat) of every image file under it, in path order: one
+    ``scandir`` pass (a 20,000-file folder in ~0.1 s, where ``rglob`` + ``is_file`` took ~1 s).
+    Symbolic links to folders are followed, each folder once."""
+    found, stack, start = [], [root], len(os.path.join(root, ""))  # entry.path[start:]: relative
+    seen = {(root.stat().st_dev, root.stat().st_ino)}
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_dir():
+                        st = entry.stat()
+                        if (st.st_dev, st.st_ino) not in seen:
+                            seen.add((st.st_dev, st.st_ino))
+                            stack.append(Path(entry.path))
+                    elif os.path.splitext(entry.name)[1].lower() in EXTENSIONS and entry.is_file():
+                        found.append((entry.path[start:], entry.stat()))
+        except OSError:  # a folder we may not read: its images are not there for us
+            continue
+    # the order of sorted Path objects (part by part), which the cache key and splits depend on
+    return sorted(found, key=lambda item: item[0].split(os.sep))
+
+
+def _cache_key(root: Path, found: list[tuple[str, os.stat_result]], size: int, channels: int) -> str:
     # v2: images read by datasets.decode (EXIF orientation, 16-bit scaling, alpha on white)
     h = hashlib.sha256(f"v2|{root}|{size}|{channels}".encode())
-    for p, r in zip(files, rel, strict=True):
-        st = p.stat()
+    for r, st in found:
         h.update(f"|{r}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:24]
 
 
-def _decode_to_cache(root: Path, files: list[Path], rel: list[str], size: int, channels: int,
-                     cache: Path, log) -> None:
+def _decode_to_cache(root: Path, rel: list[str], size: int, channels: int, cache: Path, log) -> None:
+    files = [root / r for r in rel]
     n = len(files)
     log(f"decoding {n} images under {root} (cached for next time) ...")
     cache.parent.mkdir(parents=True, exist_ok=True)
