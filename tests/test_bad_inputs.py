@@ -227,6 +227,11 @@ FLAG_CASES = [
     (["anomaly", "fit", "--data", "IMGS", "--score", "psnr", "--out", "{OUT}"], "--score: expected one of"),
     (["anomaly", "fit", "--data", "IMGS", "--image-size", "8", "--neighbors", "500", "--out", "{OUT}"],
      "--neighbors: 500 needs more than that many training images, got 71"),
+    (["train", "--image-size", "100000"], "--image-size: expected an integer from 4 to 1024"),
+    (["train", "--latent-dim", "1000000000"], "--latent-dim: expected an integer from 1 to 16384"),
+    (["train", "--channels", "8,,8", "--backbone", "conv"], "--channels: expected comma-separated integers"),
+    (["train", "--image-size", "512", "--hidden", "4096"], "--hidden: expected an MLP layer under 268 million weights"),
+    (["traverse", "RUN", "--span", "inf"], "--span: expected a finite number > 0"),
     (["sample"], "Missing argument 'run'"),
 ]
 

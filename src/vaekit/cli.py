@@ -54,6 +54,11 @@ def _at_least(value: int, low: int, setting: str, most: int | None = None) -> No
         raise SettingError(setting, f"an integer >= {low}" + (f" and <= {most:,}" if most else ""), value)
 
 
+def _finite_positive(value: float, setting: str) -> None:
+    if not 0 < value < float("inf"):
+        raise SettingError(setting, "a finite number > 0", value)
+
+
 def _note(line: str | None) -> None:
     """A one-line summary on stderr (files skipped and the like), when there is one."""
     if line:
@@ -195,6 +200,7 @@ def manifold(
     from vaekit.tasks.latent import manifold as decode_grid
 
     _at_least(n, 1, "n", 100)
+    _finite_positive(span, "span")
     r = _open(run)
     _save_grid(decode_grid(r.model, n, span), _output(output, r, "manifold.png"), nrow=n, pad=0)
 
@@ -227,6 +233,7 @@ def traverse(
     from vaekit.tasks.latent import traverse as walk
 
     _at_least(steps, 2, "steps", 1000)
+    _finite_positive(span, "span")
     r = _open(run)
     x = r.image(image, "image") if image is not None else None
     _save_grid(walk(r.model, x, span=span, steps=steps), _output(output, r, "traverse.png"), nrow=steps)

@@ -47,12 +47,17 @@ def _registry(module: str, name: str) -> Callable[[], dict]:
     return get
 
 
+MOST_WIDTH = 16384  # a layer width or latent size beyond any model this toolkit trains
+MOST_SIDE = 1024  # image side: a 60-image folder at 100,000 px would need terabytes
+
+
 def _positive_widths(v) -> bool:
-    return isinstance(v, list) and len(v) >= 1 and all(isinstance(h, int) and h >= 1 for h in v)
+    return isinstance(v, list) and len(v) >= 1 and all(
+        isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= MOST_WIDTH for h in v)
 
 
-def _int_at_least(low: int) -> Callable:
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+def _int_at_least(low: int, most: int | None = None) -> Callable:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low and (most is None or v <= most)
 
 
 def _optional(check: Callable) -> Callable:
@@ -71,7 +76,7 @@ class DataSettings:
                         check=lambda v: isinstance(v, str) and v != "", expected="a data set name or folder")
     image_size: int | None = setting(
         None, "Center-crop and resize images to this square side (default: the data's own size; 64 for folders).",
-        check=_optional(_int_at_least(4)), expected="an integer >= 4")
+        check=_optional(_int_at_least(4, MOST_SIDE)), expected=f"an integer from 4 to {MOST_SIDE}")
     image_channels: int | None = setting(None, "1 (grey) or 3 (RGB); default: the data's own.",
                                          check=lambda v: v in (None, 1, 3), expected="1 or 3")
     val_fraction: float = setting(0.02, "Share of training images held out for validation.",
@@ -99,12 +104,13 @@ class ModelSettings:
                             choices=_registry("vaekit.models", "BACKBONES"))
     prior: str = setting("normal", "Prior over the code: normal (N(0, I)); see `vaekit models`.",
                          choices=_registry("vaekit.models", "PRIORS"))
-    latent_dim: int = setting(20, "Size of the latent code z.", check=_int_at_least(1), expected="an integer >= 1")
+    latent_dim: int = setting(20, "Size of the latent code z.", check=_int_at_least(1, MOST_WIDTH),
+                              expected=f"an integer from 1 to {MOST_WIDTH}")
     hidden: list[int] = setting(factory=lambda: [400], help="MLP layer widths, comma-separated.",
-                                check=_positive_widths, expected="one or more positive widths")
+                                check=_positive_widths, expected=f"one or more widths from 1 to {MOST_WIDTH}")
     channels: list[int] = setting(factory=lambda: [32, 64, 64, 64],
                                   help="Conv block widths, comma-separated (one stride-2 block each).",
-                                  check=_positive_widths, expected="one or more positive widths")
+                                  check=_positive_widths, expected=f"one or more widths from 1 to {MOST_WIDTH}")
     activation: str = setting("relu", "MLP nonlinearity: relu or tanh.",
                               choices=_registry("vaekit.models", "ACTIVATIONS"))
 

@@ -31,12 +31,12 @@ def _base(tp):
 
 def parse_ints(text: str, setting: str, example: str = "400,200") -> list[int]:
     """Parse a comma-separated list of integers; SettingError naming ``setting`` otherwise."""
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+    if not text.strip():
+        raise SettingError(setting, "at least one integer", text)
+    try:  # a trailing comma is forgiven; an empty item inside ("8,,8") is a typo, not a width
+        values = [int(v) for v in text.strip().rstrip(",").split(",")]
     except ValueError:
         raise SettingError(setting, f"comma-separated integers like {example}", text) from None
-    if not values:
-        raise SettingError(setting, "at least one integer", text)
     return values
 
 

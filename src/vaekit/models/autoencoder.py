@@ -96,8 +96,9 @@ class ModelConfig:
         if not _whole(self.num_classes, 0, 1_000_000):
             raise SettingError("num_classes", "an integer >= 0", self.num_classes)
         self.num_classes = int(self.num_classes)
-        if self.backbone == "mlp" and math.prod(shape) * max(self.hidden) > 2**31:
-            raise SettingError("hidden", "an MLP under 2 billion weights per layer",
+        if self.backbone == "mlp" and math.prod(shape) * max(self.hidden) > 2**28:
+            raise SettingError("hidden", "an MLP layer under 268 million weights (1 GB; use --backbone "
+                               "conv for large images)",
                                f"{math.prod(shape):,} pixels x {max(self.hidden):,} units")
         if MODELS[self.model].conditional and self.num_classes < 1:
             raise SettingError("num_classes", f"> 0 for a conditional model ({self.model})", self.num_classes)
