@@ -185,7 +185,7 @@ INPUT_CASES = [
     ("a missing settings file", None, ["train", "--config", "/no/such.toml"], "--config: "),
     ("a settings file that is not TOML", _write("bad.toml", "epochs = = 3"), ["train", "--config", "{P}"], "bad.toml"),
     ("an unknown key in a settings file", _write("s.toml", "epoch = 3\n"), ["train", "--config", "{P}"], "epoch"),
-    ("a string for a number in a settings file", _write("s.yaml", "latent_dim: ten\n"), ["train", "--config", "{P}"], "s.yaml: latent_dim: expected an integer >= 1"),
+    ("a string for a number in a settings file", _write("s.yaml", "latent_dim: ten\n"), ["train", "--config", "{P}"], "s.yaml: latent_dim: expected an integer from 1 to 16384"),
     ("a YAML list as the settings", _write("s.yaml", "- 1\n- 2\n"), ["train", "--config", "{P}"], "s.yaml"),
 ]
 
