@@ -21,7 +21,7 @@ from vaekit.objectives import OBJECTIVES, Batch, Objective
 
 def _valid(model: str, objective: str) -> bool:
     try:
-        TrainConfig(model=model, objective=objective, k=2)
+        TrainConfig(model=model, objective=objective, k=2 if objective == "iwae" else 1)
         return True
     except SettingError:
         return False

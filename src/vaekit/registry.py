@@ -1,7 +1,8 @@
 """Every registry in one listing: what `vaekit models` prints.
 
 The registries themselves live beside what they register: ``MODELS``, ``BACKBONES``, ``PRIORS``
-(vaekit.models), ``OBJECTIVES`` (vaekit.objectives), ``SAMPLERS`` (vaekit.tasks.generate).
+(vaekit.models), ``OBJECTIVES`` (vaekit.objectives), ``KERNELS`` (vaekit.mmd), ``SAMPLERS``
+(vaekit.tasks.generate).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ def _first_line(obj) -> str:
 
 def entries() -> dict[str, list[tuple[str, str]]]:
     """{registry: [(name, one line), ...]} for every registry."""
+    from vaekit.mmd import KERNELS
     from vaekit.models import BACKBONES, MODELS, PRIORS
     from vaekit.objectives import OBJECTIVES
     from vaekit.tasks.generate import SAMPLERS
@@ -23,6 +25,7 @@ def entries() -> dict[str, list[tuple[str, str]]]:
         "backbones (--backbone)": [(n, _first_line(f)) for n, f in BACKBONES.items()],
         "priors (--prior)": [(n, _first_line(p)) for n, p in PRIORS.items()],
         "objectives (--objective)": [(n, o.about) for n, o in OBJECTIVES.items()],
+        "MMD kernels (--mmd-kernel)": [(n, _first_line(f)) for n, f in KERNELS.items()],
         "samplers (vaekit sample --sampler)": [(n, _first_line(f)) for n, f in SAMPLERS.items()],
     }
 
