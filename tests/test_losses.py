@@ -1,11 +1,11 @@
 """Known-answer tests of the loss terms."""
 
 import math
-from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 
+from vaekit.config import TrainConfig
 from vaekit.losses import reconstruction, reconstruction_sum
 from vaekit.models import DiagonalGaussian, build_model
 from vaekit.objectives import Batch, elbo, iwae
@@ -43,7 +43,7 @@ def test_kl_matches_monte_carlo():
 def _net_and_images(k: int = 1, beta: float = 1.0):
     net = build_model(image_shape=(1, 3, 3), latent_dim=2, hidden=[4])
     x = torch.rand(4, 1, 3, 3)
-    return net, x, SimpleNamespace(k=k, loss="bce", beta=beta)
+    return net, x, TrainConfig(k=k, loss="bce", beta=beta)  # what a run passes its objective
 
 
 def test_elbo_is_the_mean_of_recon_plus_beta_kl():

@@ -47,6 +47,7 @@ def _registry(module: str, name: str) -> Callable[[], dict]:
     return get
 
 
+KL_SCHEDULES = ("constant", "linear", "cyclical")
 MOST_WIDTH = 16384  # a layer width or latent size beyond any model this toolkit trains
 MOST_SIDE = 1024  # image side: a 60-image folder at 100,000 px would need terabytes
 
@@ -127,6 +128,17 @@ class OptimSettings:
                           check=lambda v: 0 <= v < float("inf"), expected="a number >= 0")
     k: int = setting(1, "Posterior samples per image per step (iwae: the bound's k).",
                      check=_int_at_least(1), expected="an integer >= 1", flag="--k")
+    kl_schedule: str = setting("constant", "How the KL weight (--beta) moves over training: constant, linear "
+                               "(warm-up) or cyclical (annealing cycles).",
+                               check=lambda v: v in KL_SCHEDULES, expected="constant, linear or cyclical")
+    kl_warmup: float = setting(0.25, "linear: share of training over which the KL weight rises from 0; cyclical: "
+                               "share of each cycle.", check=lambda v: 0 < v <= 1, expected="a fraction in (0, 1]")
+    kl_cycles: int = setting(4, "cyclical: number of cycles.", check=_int_at_least(1), expected="an integer >= 1")
+    free_bits: float = setting(0.0, "Nats of KL each latent dimension keeps free of penalty (0: off).",
+                               check=lambda v: 0 <= v < float("inf"), expected="a number >= 0")
+    capacity: float = setting(0.0, "Controlled capacity: penalise |KL - C| with C rising to this many nats "
+                              "over training (0: off).", check=lambda v: 0 <= v < float("inf"),
+                              expected="a number >= 0")
     # 1000: on MNIST (latent 16, 5 epochs, beta 0) prior samples reached Frechet distance 147.5
     # against 166.3 at 100 and 172.1 for the ELBO (one seed; `vaekit evaluate`)
     mmd_weight: float = setting(1000.0, "Weight of the MMD term of the mmd objective (per image, beside a "

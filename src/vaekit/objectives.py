@@ -37,6 +37,8 @@ class Batch:
     x: torch.Tensor
     target: torch.Tensor
     y: torch.Tensor | None = None
+    # how far training has got, in [0, 1] (1 for evaluation): what KL schedules follow
+    progress: float = 1.0
 
     def __len__(self) -> int:
         return self.target.shape[0]
@@ -69,15 +71,43 @@ def kl_term(model, q, z: torch.Tensor) -> torch.Tensor:
     return kl.float()
 
 
+def kl_factor(schedule: str, progress: float, warmup: float, cycles: int) -> float:
+    """The KL weight's share of ``--beta`` at ``progress`` (0 -> 1 over training).
+
+    constant: 1. linear: 0 -> 1 over the first ``warmup`` of training, then 1 (Bowman et al.
+    2016). cyclical: ``cycles`` cycles, each rising 0 -> 1 over its first ``warmup`` share and
+    then held at 1 (Fu et al. 2019, who use 4 cycles and half of each cycle).
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cyclical":
+        progress = (progress * cycles) % 1.0 if progress < 1.0 else 1.0
+    return min(1.0, progress / warmup) if warmup > 0 else 1.0
+
+
 def elbo(model, batch: Batch, s) -> dict:
     """Negative ELBO with a weighted KL: recon + beta * KL per image (Kingma & Welling 2014;
     beta != 1 is Higgins et al. 2017's beta-VAE). Recon is averaged over ``s.k`` codes per image
-    and summed over pixels in float32 even under mixed precision."""
+    and summed over pixels in float32 even under mixed precision.
+
+    The KL penalty can follow the usual variations (the reported ``kl`` stays the true KL):
+    a schedule on beta (``kl_factor``); free bits, each latent dimension's batch-mean KL counted
+    as at least ``s.free_bits`` nats so that dimensions are not pushed below it (Kingma et al.
+    2016); a capacity, beta * |KL - C| with C rising linearly from 0 to ``s.capacity`` nats over
+    training (Burgess et al. 2018).
+    """
     logits, q, z = model(batch.x, batch.y, samples=s.k)
     n = len(batch)
     recon = reconstruction_sum(logits.float(), batch.target, s.loss) / (s.k * n)
     kl = kl_term(model, q, z).sum() / n
-    return {"loss": recon + s.beta * kl, "recon": recon.detach(), "kl": kl.detach()}
+    penalty = kl
+    if s.free_bits > 0 and q.kl_per_dim() is not None:
+        penalty = q.kl_per_dim().mean(0).clamp(min=s.free_bits).sum()
+    if s.capacity > 0:
+        penalty = (penalty - s.capacity * batch.progress).abs()
+    weight = s.beta if s.kl_schedule == "constant" else \
+        s.beta * kl_factor(s.kl_schedule, batch.progress, s.kl_warmup, s.kl_cycles)
+    return {"loss": recon + weight * penalty, "recon": recon.detach(), "kl": kl.detach()}
 
 
 def iwae(model, batch: Batch, s) -> dict:
@@ -114,6 +144,13 @@ def mmd(model, batch: Batch, s) -> dict:
     return {"loss": loss, "recon": recon.detach(), "kl": kl.detach(), "mmd": divergence.detach()}
 
 
+def _plain_kl(s) -> list:
+    """The KL variations belong to the elbo objective; elsewhere they would be silently ignored."""
+    return [(s.kl_schedule == "constant", "kl_schedule", "constant", s.kl_schedule),
+            (s.free_bits == 0, "free_bits", "0", s.free_bits),
+            (s.capacity == 0, "capacity", "0", s.capacity)]
+
+
 def _variational(s) -> tuple:
     from vaekit.models import MODELS, POSTERIORS
 
@@ -123,14 +160,17 @@ def _variational(s) -> tuple:
 
 
 OBJECTIVES: dict[str, Objective] = {
-    "elbo": Objective(elbo, about="negative ELBO, recon + beta * KL (Kingma & Welling 2014; "
-                                  "beta-VAE: Higgins et al. 2017)"),
+    "elbo": Objective(elbo, about="negative ELBO, recon + beta * KL (Kingma & Welling 2014; beta-VAE: "
+                                  "Higgins et al. 2017), with KL warm-up / cyclical schedules (Bowman et al. "
+                                  "2016; Fu et al. 2019), free bits (Kingma et al. 2016) and controlled "
+                                  "capacity (Burgess et al. 2018)"),
     "iwae": Objective(iwae, rules=lambda s: [
         _variational(s),
         (s.loss == "bce", "loss", "the Bernoulli likelihood bce", s.loss),
         (s.beta == 1.0, "beta", "1", s.beta),
+        *_plain_kl(s),
     ], about="importance-weighted bound with k samples (Burda et al. 2016)"),
-    "mmd": Objective(mmd, rules=lambda s: [(s.k == 1, "k", "1", s.k)],
+    "mmd": Objective(mmd, rules=lambda s: [(s.k == 1, "k", "1", s.k), *_plain_kl(s)],
                      about="recon + beta * KL + mmd_weight * MMD(q(z), p(z)): MMD-VAE / InfoVAE "
                            "(Zhao et al. 2019) with --beta 0, WAE-MMD (Tolstikhin et al. 2018)"),
 }

@@ -259,7 +259,9 @@ class _Trainer:
                 x = binarize(x)
             # denoising: the network sees a corrupted copy and is scored against the clean image
             y = train.take_labels(idx).to(device) if self.raw.conditional else None
-            terms = self.objective(self.model, Batch(self.corrupt(x) if self.corrupt else x, x, y), cfg)
+            progress = (epoch * self.steps + step) / (cfg.epochs * self.steps)  # for KL schedules
+            batch = Batch(self.corrupt(x) if self.corrupt else x, x, y, progress)
+            terms = self.objective(self.model, batch, cfg)
             self.optimizer.zero_grad(set_to_none=True)
             fabric.backward(terms["loss"])
             self.optimizer.step()
