@@ -76,3 +76,12 @@ def test_data_list_shows_every_builtin():
     out = run_cli("data", "list").stdout
     for name in ("mnist", "fashion-mnist", "orl-faces", "lfw-faces"):
         assert name in out
+
+
+def test_version_and_one_line_usage_errors():
+    import vaekit
+
+    assert run_cli("--version").stdout.strip() == f"vaekit {vaekit.__version__}"
+    proc = run_cli("train", "--no-such-flag", check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "vaekit: error: No such option: --no-such-flag (see 'vaekit train --help')"]

@@ -33,6 +33,20 @@ app.add_typer(anomaly_app, name="anomaly")
 RunPath = Annotated[Path, typer.Argument(help="A run folder written by `vaekit train`.")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from vaekit import __version__
+
+        print(f"vaekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="Print vaekit's version and exit.")] = False) -> None:
+    """Train autoencoders and VAEs on images, and use them."""
+
+
 def _open(run: Path):
     from vaekit.run import Run
 
