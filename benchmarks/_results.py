@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
+import subprocess
+import tempfile
 from pathlib import Path
 
 import torch
@@ -23,6 +26,19 @@ def machine() -> str:
     except OSError:
         pass
     return f"{model}; {torch.get_num_threads()} threads; torch {torch.__version__}"
+
+
+def peak_rss(cmd: list[str], env: dict | None = None) -> int:
+    """Run ``cmd`` (with ``env`` added to this environment) to its end; its peak resident memory
+    in bytes (``wait4``). Its stderr goes to a file, so a talkative process cannot fill a pipe
+    nobody reads; RuntimeError with its last lines when it fails."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(cmd[:3])} failed:\n{err.read().decode()[-2000:]}")
+    return usage.ru_maxrss * 1024
 
 
 def publish(name: str, markdown: str, data: dict) -> None:

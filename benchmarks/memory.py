@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from _results import machine, publish
+from _results import machine, peak_rss, publish
 from PIL import Image
 
 BIN = Path(sys.executable).parent
@@ -42,14 +40,6 @@ def build_folder(folder: Path, n: int, seed: int = 0) -> Path:
         rgb = np.clip(face[..., None] * rng.uniform(0.6, 1.0, 3), 0, 255).astype(np.uint8)
         Image.fromarray(rgb).save(folder / f"{i:06d}.png", compress_level=1)
     return folder
-
-
-def peak_rss(cmd: list[str], env: dict) -> int:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **env})
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(proc.stderr.read().decode()[-2000:])
-    return usage.ru_maxrss * 1024
 
 
 def main() -> None:

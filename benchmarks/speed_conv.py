@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _results import HERE, machine, publish
+from _results import HERE, machine, peak_rss, publish
 from PIL import Image
 
 BIN = Path(sys.executable).parent
@@ -68,22 +66,11 @@ def build_faces(folder: Path, n: int, seed: int = 0) -> Path:
     return folder
 
 
-def _run(cmd: list[str], env: dict | None = None) -> int:
-    """Run ``cmd``; its peak resident memory in bytes."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})})
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:3])} failed:\n{proc.stderr.read().decode()[-2000:]}")
-    return usage.ru_maxrss * 1024
-
-
 def run_tutorial(folder: Path, epochs: int, seed: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.json"
-        peak = _run([sys.executable, str(HERE / "tutorial_face_vae.py"), "--folder", str(folder),
-                     "--epochs", str(epochs), "--seed", str(seed), "--out", str(out)])
+        peak = peak_rss([sys.executable, str(HERE / "tutorial_face_vae.py"), "--folder", str(folder),
+                         "--epochs", str(epochs), "--seed", str(seed), "--out", str(out)])
         r = json.loads(out.read_text())
     return {"epoch_seconds": r["epoch_seconds"], "val_loss": r["val_loss"][-1], "peak_rss": peak}
 
@@ -91,8 +78,8 @@ def run_tutorial(folder: Path, epochs: int, seed: int) -> dict:
 def run_vaekit(folder: Path, epochs: int, seed: int, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
-        peak = _run([str(BIN / "vaekit"), "train", "--data", str(folder), *SETTINGS, "--epochs", str(epochs),
-                     "--seed", str(seed), "--out", str(run), *extra])
+        peak = peak_rss([str(BIN / "vaekit"), "train", "--data", str(folder), *SETTINGS,
+                         "--epochs", str(epochs), "--seed", str(seed), "--out", str(run), *extra])
         with open(run / "metrics.csv") as f:
             rows = list(csv.DictReader(f))
         summary = json.loads((run / "summary.json").read_text())

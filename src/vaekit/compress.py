@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vaekit.config import whole_number
 from vaekit.errors import SettingError, VaekitError
 from vaekit.files import atomic_write
 from vaekit.inference import decode, encode
@@ -133,9 +134,6 @@ def _check_header(header, path: Path) -> tuple[int, int, int, torch.Tensor, torc
     def bad(field: str, expected: str, found) -> VaekitError:
         return VaekitError(f"{path}: damaged header: {field}: expected {expected}, found {found!r:.60}")
 
-    def whole(value, low: int, high: int) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
     if not isinstance(header, dict):
         raise bad("header", "a JSON object", type(header).__name__)
     if header.get("format") != FORMAT:
@@ -147,14 +145,14 @@ def _check_header(header, path: Path) -> tuple[int, int, int, torch.Tensor, torc
         if not isinstance(model.get(field), (str, type(None))):
             raise bad(f"model.{field}", "a string", model.get(field))
     count, bits, dim = header.get("count"), header.get("bits"), model.get("latent_dim")
-    if not whole(count, 1, 2**31):
+    if not whole_number(count, 1, 2**31):
         raise bad("count", "a whole number of images >= 1", count)
-    if not whole(bits, 1, 16):
+    if not whole_number(bits, 1, 16):
         raise bad("bits", "a whole number from 1 to 16", bits)
-    if not whole(dim, 1, 2**20):
+    if not whole_number(dim, 1, 2**20):
         raise bad("model.latent_dim", "a whole number >= 1", dim)
     shape = model.get("image_shape")
-    if not (isinstance(shape, list) and len(shape) == 3 and all(whole(v, 1, 2**16) for v in shape)):
+    if not (isinstance(shape, list) and len(shape) == 3 and all(whole_number(v, 1, 2**16) for v in shape)):
         raise bad("model.image_shape", "[channels, height, width]", shape)
     vectors = []
     for field in ("centre", "scale"):

@@ -10,6 +10,7 @@ is done, and the CLI's options (names, defaults, help) are generated from the sa
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -50,6 +51,12 @@ def _registry(module: str, name: str) -> Callable[[], dict]:
 KL_SCHEDULES = ("constant", "linear", "cyclical")
 MOST_WIDTH = 16384  # a layer width or latent size beyond any model this toolkit trains
 MOST_SIDE = 1024  # image side: a 60-image folder at 100,000 px would need terabytes
+
+
+def whole_number(value, low: int, high: int) -> bool:
+    """True for a whole number (int or numpy integer, not a bool) in [low, high]: the check for
+    sizes read from files (config.json, .vkz headers), which may have been edited."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and low <= value <= high
 
 
 def _positive_widths(v) -> bool:

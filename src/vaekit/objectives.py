@@ -101,8 +101,9 @@ def elbo(model, batch: Batch, s) -> dict:
     recon = reconstruction_sum(logits.float(), batch.target, s.loss) / (s.k * n)
     kl = kl_term(model, q, z).sum() / n
     penalty = kl
-    if s.free_bits > 0 and q.kl_per_dim() is not None:
-        penalty = q.kl_per_dim().mean(0).clamp(min=s.free_bits).sum()
+    per_dim = q.kl_per_dim() if s.free_bits > 0 else None
+    if per_dim is not None:
+        penalty = per_dim.mean(0).clamp(min=s.free_bits).sum()
     if s.capacity > 0:
         penalty = (penalty - s.capacity * batch.progress).abs()
     weight = s.beta if s.kl_schedule == "constant" else \

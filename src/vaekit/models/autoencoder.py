@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaekit.config import whole_number
 from vaekit.errors import SettingError, VaekitError
 from vaekit.models.backbones import ACTIVATIONS, BACKBONES
 from vaekit.models.posterior import POSTERIORS
@@ -41,11 +41,6 @@ MODELS: dict[str, ModelKind] = {
     "cvae": ModelKind("gaussian", conditional=True,
                       about="VAE conditioned on the class label (Sohn et al. 2015)"),
 }
-
-
-def _whole(value, low: int, high: int) -> bool:
-    """True for a whole number (int or numpy integer, not a bool) in [low, high]."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and low <= value <= high
 
 
 @dataclass
@@ -81,19 +76,19 @@ class ModelConfig:
         # checked before a layer of absurd size is allocated
         shape = self.image_shape
         if not (isinstance(shape, (list, tuple)) and len(shape) == 3
-                and all(_whole(v, 1, 4096) for v in shape)):
+                and all(whole_number(v, 1, 4096) for v in shape)):
             raise SettingError("image_shape", "(C, H, W) with whole sizes from 1 to 4096", shape)
         self.image_shape = tuple(int(v) for v in shape)
-        if not _whole(self.latent_dim, 1, 16384):
+        if not whole_number(self.latent_dim, 1, 16384):
             raise SettingError("latent_dim", "an integer from 1 to 16384", self.latent_dim)
         self.latent_dim = int(self.latent_dim)
         for name in ("hidden", "channels"):
             widths = getattr(self, name)
             if not (isinstance(widths, (list, tuple)) and widths
-                    and all(_whole(v, 1, 16384) for v in widths)):
+                    and all(whole_number(v, 1, 16384) for v in widths)):
                 raise SettingError(name, "a non-empty list of widths from 1 to 16384", widths)
             setattr(self, name, [int(v) for v in widths])
-        if not _whole(self.num_classes, 0, 1_000_000):
+        if not whole_number(self.num_classes, 0, 1_000_000):
             raise SettingError("num_classes", "an integer >= 0", self.num_classes)
         self.num_classes = int(self.num_classes)
         if self.backbone == "mlp" and math.prod(shape) * max(self.hidden) > 2**28:
