@@ -6,7 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install data demo test test-figures fuzz lint bench clean
+.PHONY: install data browser demo test test-figures fuzz lint bench clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install: $(STAMP)
 
@@ -24,8 +25,16 @@ demo: install
 	rm -rf runs/demo
 	$(BIN)/vaekit compare --data mnist --latent-dim 2 --epochs 80 --out runs/demo
 	@echo "open runs/demo/report.html in a browser; the two runs are runs/demo/ae and runs/demo/vae"
+	@echo "see them live, side by side: $(BIN)/vaekit serve runs/demo"
 
-test: data
+# the page's tests drive a real headless Chromium: Debian's package (browser downloads are not
+# possible everywhere), found on PATH or at $VAEKIT_CHROMIUM
+browser:
+	@command -v chromium >/dev/null || [ -n "$$VAEKIT_CHROMIUM" ] || \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium >/dev/null || \
+	  { $(SUDO) apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium >/dev/null; }
+
+test: data browser
 	$(BIN)/python -m pytest -q
 
 # the real-data checks that re-measure published figures (tutorial loss, denoising dB, the

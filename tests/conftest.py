@@ -86,6 +86,17 @@ def tiny_data(_tiny_folder, monkeypatch):
     return folder
 
 
+@pytest.fixture(scope="session")
+def mnist_pair(tmp_path_factory):
+    """`vaekit compare` on MNIST with 2-D codes, 6 epochs each (about 25 s), shared by the tests
+    of the lesson it shows: (its folder with ae/ and vae/, compare.json as a dict)."""
+    import json
+
+    out = tmp_path_factory.mktemp("mnist") / "mnist"
+    run_here("compare", "--data", "mnist", "--latent-dim", "2", "--epochs", "6", "--out", str(out), "--no-progress")
+    return out, json.loads((out / "compare.json").read_text())
+
+
 def run_main(*args: str, env: dict | None = None, cwd=None) -> tuple[int, str, str]:
     """``vaekit ARGS`` through the console entry point in this process (no interpreter start-up,
     the same code path, error handling included): (exit status, stdout, stderr). For the long

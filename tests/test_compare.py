@@ -77,14 +77,14 @@ def _mnist_compare(tmp_path, epochs: int):
     return out, json.loads((out / "compare.json").read_text())
 
 
-def test_mnist_2d_vae_generates_and_stays_near_the_prior_in_6_epochs(tmp_path):
+def test_mnist_2d_vae_generates_and_stays_near_the_prior_in_6_epochs(mnist_pair):
     # The founding documents' lesson, which the README promises, on compare's default MLP
     # (512-512) with a 2-D latent, same seed, 6 epochs each (25 s). Measured at seeds 0, 1, 2:
     # prior-sample Fréchet distance VAE/AE 268/389, 253/453, 277/370 (1.3x-1.8x); 95-98% of the
     # VAE's test codes within 3 sigma against 62-69% of the AE's; largest AE coordinate 24-56
     # against the VAE's 4.8-5.7. The longer run that re-measures the demo's gap is
     # test_mnist_2d_gap_after_30_epochs (make test-figures).
-    out, result = _mnist_compare(tmp_path, epochs=6)
+    out, result = mnist_pair
     ae, vae = result["models"]["AE"], result["models"]["VAE"]
     assert result["classifier"]["test_accuracy"] > 0.97
     assert vae["frechet_prior"] < 0.9 * ae["frechet_prior"]

@@ -420,6 +420,22 @@ def runs(
     print(json.dumps(rows, indent=1) if as_json else format_runs(rows))
 
 
+@app.command()
+def serve(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Run folders or folders of runs (default: runs).")] = None,
+    port: Annotated[int, typer.Option(help="Port (the next free one when it is taken).")] = 8765,
+    host: Annotated[str, typer.Option(help="Address to bind: 127.0.0.1 keeps the page on this machine.")] = "127.0.0.1",
+    allow_remote: Annotated[bool, typer.Option(help="Allow a --host other machines can reach (the token guards it).")] = False,
+    train_dir: Annotated[Path | None, typer.Option(help="Folder for runs trained from the page (default: runs, as for `vaekit train`).")] = None,
+) -> None:
+    """A local web page: runs and their curves, the latent explorer (two runs side by side),
+    a playground for any image, and training from the page."""
+    from vaekit.serve import serve as start
+
+    _at_least(port, 0, "port", 65535)
+    start(paths or [Path("runs")], host=host, port=port, train_folder=train_dir, allow_remote=allow_remote)
+
+
 @app.command("export")
 def export_cmd(
     run: RunPath,

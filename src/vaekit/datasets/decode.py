@@ -75,7 +75,7 @@ def _flatten(im: Image.Image) -> Image.Image:
 
 
 @contextlib.contextmanager
-def _open(path):
+def open_quietly(path):
     """Image.open without Pillow's decompression-bomb warning (the pixel limit here is ours) and
     without its warnings about damaged metadata (the pixels still decode; a file whose pixels do
     not is skipped and counted)."""
@@ -92,7 +92,7 @@ def read_image(path: str | Path, height: int, width: int, channels: int) -> np.n
     Returns (C, height, width) uint8 with C = ``channels`` (1 or 3). Raises ``Unreadable``.
     """
     try:
-        with _open(path) as im:
+        with open_quietly(path) as im:
             w, h = im.size
             if w * h > MAX_PIXELS:
                 raise Unreadable(f"{path}: {w}x{h} = {w * h / 1e6:.0f} megapixels, over the limit of "
@@ -122,7 +122,7 @@ def has_colour(path: str | Path) -> bool | None:
     """Whether an image file holds colour (None when it cannot be opened); reads the header only
     (and a palette's colours), so a decompression bomb costs nothing."""
     try:
-        with _open(path) as im:
+        with open_quietly(path) as im:
             if im.mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
                 return False
             if im.mode in ("P", "PA"):

@@ -1,0 +1,288 @@
+"""The runs a server shows, addressed by id, and what the page needs of each, computed once.
+
+A client never names a file: runs are found by scanning the folders given to ``vaekit serve``
+and are addressed by a short id derived from their resolved path. A bounded cache keeps the most
+recently used runs loaded (model in eval mode, the test codes and their plane, the test set's
+reconstruction errors); inference on one run is serialised by its lock, so a burst of requests
+never oversubscribes the two cores a laptop has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import threading
+from collections import OrderedDict
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from vaekit.errors import VaekitError
+from vaekit.run import Run
+from vaekit.runs import find_runs
+
+LOADED_RUNS = 6        # runs kept in memory at once (least recently used goes first)
+SCATTER_POINTS = 2000  # test codes drawn on the map (a fixed random subset beyond that)
+SCORED_IMAGES = 2000   # test images whose reconstruction error places an upload's score
+UPLOADS = 64           # uploaded images kept (per server), least recently used goes first
+MAX_Z = 1e4            # largest latent coordinate a client may ask to decode
+
+
+class NotFound(VaekitError):
+    """A run, an upload or a file the client asked for does not exist (HTTP 404)."""
+
+
+def run_id(path: Path) -> str:
+    """A run's id: stable for its folder, opaque to the client (never a path)."""
+    return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+
+
+def png(image: torch.Tensor) -> bytes:
+    """One image (C, H, W) in [0, 1] as PNG bytes."""
+    arr = (image.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def data_url(image: torch.Tensor) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png(image)).decode()
+
+
+class Loaded:
+    """One run, loaded: its model and the views of its test split the page asks for."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.lock = threading.Lock()
+
+    @cached_property
+    def model(self):
+        return self.run.model
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.latent_dim
+
+    @cached_property
+    def test(self):
+        return self.run.splits.test
+
+    @cached_property
+    def _encoded(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior means and standard deviations (N, D) of the test split."""
+        from vaekit.inference import map_batches
+
+        def fn(x, y):
+            q = self.model.encode(x, y)
+            std = q.std if hasattr(q, "std") else torch.zeros_like(q.mode())
+            return q.mode(), std
+
+        with self.lock, torch.inference_mode():
+            mean, std = map_batches(self.model, fn, self.test)
+        return mean, std
+
+    @cached_property
+    def plane(self) -> dict:
+        """The plane the map draws: 2-D codes as they are; larger ones on their first two
+        principal directions (orthonormal rows ``basis`` (2, D); a point's map coordinates are
+        its code projected on them, so the prior's circles keep radius 1, 2, 3)."""
+        codes = self._encoded[0]
+        d = codes.shape[1]
+        mean = codes.mean(0)
+        if d == 1:
+            basis = torch.zeros(2, 1)
+            basis[0, 0] = 1.0
+        elif d == 2:
+            basis = torch.eye(2)
+        else:
+            _, _, v = torch.linalg.svd(codes - mean, full_matrices=False)
+            basis = v[:2]
+        return {"basis": basis, "mean": mean}
+
+    @cached_property
+    def scatter(self) -> dict:
+        codes, _ = self._encoded
+        n = len(codes)
+        keep = (torch.randperm(n, generator=torch.Generator().manual_seed(0))[:SCATTER_POINTS].sort().values
+                if n > SCATTER_POINTS else torch.arange(n))
+        xy = codes[keep] @ self.plane["basis"].T
+        labels = self.test.all_labels()
+        lo = torch.quantile(xy, 0.005, dim=0) if len(xy) > 1 else xy.min(0).values
+        hi = torch.quantile(xy, 0.995, dim=0) if len(xy) > 1 else xy.max(0).values
+        return {
+            "points": [[round(float(a), 4), round(float(b), 4)] for a, b in xy.tolist()],
+            "index": keep.tolist(),
+            "labels": labels[keep].tolist() if labels is not None else None,
+            "class_names": self.run.class_names,
+            "axes": ["z1", "z2"] if self.latent_dim <= 2 else ["PC1", "PC2"],
+            "extent": [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])],
+            "basis": self.plane["basis"].tolist(),
+            "mean": self.plane["mean"].tolist(),
+            "latent_dim": self.latent_dim,
+            "test_images": len(self.test),
+        }
+
+    def code_of(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and standard deviation (D,) of one image (C, H, W)."""
+        with self.lock, torch.inference_mode():
+            q = self.model.encode(image[None], self._label(None, 1))
+            mean = q.mode()[0]
+            std = q.std[0] if hasattr(q, "std") else torch.zeros_like(mean)
+        return mean.float(), std.float()
+
+    def _label(self, label: int | None, n: int) -> torch.Tensor | None:
+        if not self.model.conditional:
+            return None
+        names = max(len(self.run.class_names), 1)
+        k = 0 if label is None else label
+        if not 0 <= k < max(names, self.model.config.num_classes or 1):
+            raise VaekitError(f"label: expected a class index from 0 to {names - 1}, found {label}")
+        return torch.full((n,), k, dtype=torch.long)
+
+    def decode(self, z: list, label: int | None = None) -> torch.Tensor:
+        """Decode one code given as a list of D numbers: (C, H, W)."""
+        if not isinstance(z, list) or len(z) != self.latent_dim:
+            raise VaekitError(f"z: expected a list of {self.latent_dim} numbers, found "
+                              f"{len(z) if isinstance(z, list) else type(z).__name__}")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   and abs(v) <= MAX_Z for v in z):
+            raise VaekitError(f"z: expected finite numbers of size at most {MAX_Z:g}")
+        with self.lock, torch.inference_mode():
+            return self.model.decode(torch.tensor([z], dtype=torch.float32), self._label(label, 1))[0]
+
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        with self.lock, torch.inference_mode():
+            return self.model.reconstruct(images, self._label(None, len(images)))
+
+    @cached_property
+    def test_errors(self) -> np.ndarray:
+        """Mean squared reconstruction error per pixel of (up to) SCORED_IMAGES test images, sorted."""
+        from vaekit.inference import map_batches
+
+        n = min(len(self.test), SCORED_IMAGES)
+        idx = torch.arange(n)
+        x = self.test.take(idx)
+        from vaekit.datasets import to_float
+
+        x = to_float(x)
+        labels = self.test.take_labels(idx) if self.model.conditional else None
+        with self.lock, torch.inference_mode():
+            (errors,) = map_batches(self.model, lambda b, y: (self.model.reconstruct(b, y) - b)
+                                    .pow(2).flatten(1).mean(1), x, labels)
+        return np.sort(errors.numpy())
+
+    def sample(self, n: int, sampler: str, seed: int, label: int | None) -> torch.Tensor:
+        labels = self._label(label, n) if label is not None else None
+        with self.lock, torch.inference_mode():
+            return self.run.sample(n, sampler=sampler, seed=seed, labels=labels)
+
+
+class Library:
+    """The runs below the served folders, by id, with a bounded cache of loaded ones."""
+
+    def __init__(self, roots: list[Path]):
+        self.roots = [Path(r) for r in roots]
+        self._loaded: OrderedDict[str, Loaded] = OrderedDict()
+        self._paths: dict[str, Path] = {}
+        self._lock = threading.Lock()
+        self.uploads: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    def rows(self) -> list[dict]:
+        """One row per run (see ``vaekit.runs``), with its id; refreshes the id table."""
+        rows, paths = [], {}
+        for root in self.roots:
+            if (root / "config.json").is_file():
+                found = [dict(r, run=root.name) for r in find_runs(root.parent) if r["run"] == root.name]
+                base = root.parent
+            else:
+                found, base = (find_runs(root) if root.is_dir() else []), root
+            for row in found:
+                path = (base / row["run"]).resolve()
+                rid = run_id(path)
+                if rid in paths:
+                    continue
+                paths[rid] = path
+                group = Path(row["run"]).parent.as_posix()
+                rows.append(dict(row, id=rid, group="" if group == "." else group))
+        with self._lock:
+            self._paths = paths
+        return rows
+
+    def add_root(self, folder: Path) -> None:
+        """Show the runs below ``folder`` too (where the page's trainings go)."""
+        folder = Path(folder)
+        with self._lock:
+            if all(folder.resolve() != r.resolve() for r in self.roots):
+                self.roots.append(folder)
+
+    def path(self, rid: str) -> Path:
+        if not (isinstance(rid, str) and len(rid) == 10 and all(c in "0123456789abcdef" for c in rid)):
+            raise VaekitError("expected a run id (10 hex digits, as /api/runs lists them), "
+                              f"found {str(rid)[:40]!r}")
+        if rid not in self._paths:
+            self.rows()
+        if rid not in self._paths:
+            raise NotFound(f"no run with id {rid} (it may have been moved or deleted)")
+        return self._paths[rid]
+
+    def get(self, rid: str) -> Loaded:
+        path = self.path(rid)
+        with self._lock:
+            if rid in self._loaded:
+                self._loaded.move_to_end(rid)
+                return self._loaded[rid]
+            loaded = self._loaded[rid] = Loaded(Run.open(path))
+            while len(self._loaded) > LOADED_RUNS:
+                self._loaded.popitem(last=False)
+            return loaded
+
+    def forget(self, rid: str) -> None:
+        """Drop a loaded run (its files changed: a training run that went on)."""
+        with self._lock:
+            self._loaded.pop(rid, None)
+
+    def default_pair(self) -> list[str]:
+        """The AE and the VAE of a comparison (``make demo``'s runs/demo) when the served folders
+        hold one: the runs the page opens side by side."""
+        rows = self.rows()
+        by_group: dict[str, dict[str, str]] = {}
+        for r in rows:
+            by_group.setdefault(r["group"], {})[Path(r["run"]).name] = r["id"]
+        for group in sorted(by_group, key=lambda g: (g != "", g)):
+            names = by_group[group]
+            if "ae" in names and "vae" in names:
+                return [names["ae"], names["vae"]]
+        return []
+
+    # ------------------------------------------------------------------ uploads
+    def add_upload(self, image: torch.Tensor) -> str:
+        import secrets
+
+        uid = secrets.token_hex(8)
+        with self._lock:
+            self.uploads[uid] = image
+            while len(self.uploads) > UPLOADS:
+                self.uploads.popitem(last=False)
+        return uid
+
+    def upload(self, uid: str) -> torch.Tensor:
+        with self._lock:
+            if uid not in self.uploads:
+                raise NotFound(f"no upload with id {str(uid)[:40]!r} (uploads are kept in memory; "
+                               "upload it again)")
+            return self.uploads[uid]
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}

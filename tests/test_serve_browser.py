@@ -1,0 +1,189 @@
+"""`vaekit serve` in a real headless Chromium against the installed command's live server: the
+runs table, the shared-pointer latent maps of two runs, an upload's reconstruction, and a
+training started from the form that ends with its curve drawn. Screenshots go to the test's tmp
+folder (``--basetemp`` keeps them)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import vaekit_cmd
+from PIL import Image
+from test_serve import pair  # noqa: F401 -- the AE + VAE pair fixture
+
+CHROMIUM = os.environ.get("VAEKIT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextlib.contextmanager
+def serving(folder, *flags: str, env: dict | None = None):
+    """The installed `vaekit serve FOLDER` on a free port: yields the URL it printed."""
+    proc = subprocess.Popen([*vaekit_cmd(), "serve", str(folder), "--port", "0", *flags], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if found := re.search(r"open (http://\S+)", line):
+            break
+    else:
+        raise AssertionError("vaekit serve printed no URL:\n" + "".join(lines))
+    try:
+        yield found.group(1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(pair, tmp_path_factory):  # noqa: F811
+    root, cache = pair
+    trained = tmp_path_factory.mktemp("trained")
+    with serving(root, "--train-dir", str(trained), env={"VAEKIT_DATA": str(cache)}) as url:
+        yield url, trained
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "Chromium is not installed: `make test` installs Debian's chromium package"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        pg = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        yield pg, server[0], errors
+        browser.close()
+
+
+def open_view(pg, url: str, hash_: str) -> None:
+    if pg.url.startswith("http"):  # a change of hash alone does not reload the page
+        pg.evaluate("window.vaekit.ready = false")
+    pg.goto(url.split("#")[0] + hash_)
+    pg.wait_for_function("window.vaekit && window.vaekit.ready")
+
+
+def pixels(pg, selector: str) -> np.ndarray:
+    """The image an <img> shows, as the browser decoded it."""
+    data = pg.eval_on_selector(selector, """img => { const c = document.createElement('canvas');
+        c.width = img.naturalWidth; c.height = img.naturalHeight; const x = c.getContext('2d');
+        x.drawImage(img, 0, 0); return Array.from(x.getImageData(0, 0, c.width, c.height).data); }""")
+    return np.array(data, dtype=np.uint8)
+
+
+def test_the_printed_url_opens_the_pair_side_by_side(page, tmp_path):
+    pg, url, errors = page
+    assert "#/explore/" in url and "token=" in url
+    open_view(pg, url, "#" + url.split("#")[1])
+    maps = pg.locator("canvas.map")
+    assert maps.count() == 2
+    assert pg.locator("#panels").inner_text().count("2-D") == 2
+    decoded = pg.locator("img.decoded")
+    pg.wait_for_function("window.vaekit.frames >= 2")
+    box = maps.first.bounding_box()
+    before = [pixels(pg, f"img.decoded[data-run='{r}']") for r in decoded.evaluate_all("i => i.map(x => x.dataset.run)")]
+    frames = pg.evaluate("window.vaekit.frames")
+    for k in range(20):  # a drag from the centre towards a corner, far from every code
+        pg.mouse.move(box["x"] + box["width"] * (0.5 + 0.022 * k), box["y"] + box["height"] * (0.5 - 0.022 * k))
+        pg.wait_for_timeout(15)
+    pg.wait_for_function(f"window.vaekit.frames >= {frames + 4}")
+    pg.wait_for_timeout(300)
+    after = [pixels(pg, f"img.decoded[data-run='{r}']") for r in decoded.evaluate_all("i => i.map(x => x.dataset.run)")]
+    assert all(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))  # both maps follow the pointer
+    pg.screenshot(path=tmp_path / "explore.png")
+    assert not errors
+
+
+def test_runs_table_lists_the_runs(page, tmp_path):
+    pg, url, errors = page
+    open_view(pg, url, "#/runs")
+    rows = pg.locator("#runs tr[data-id]")
+    assert rows.count() == 2 and {"ae", "vae"} == {rows.nth(k).locator("a").first.inner_text() for k in range(2)}
+    pg.fill("#filter", "vae")
+    assert rows.count() == 1
+    rows.first.locator("a").first.click()
+    pg.wait_for_function("window.vaekit.ready")
+    pg.wait_for_selector("#curves")
+    pg.screenshot(path=tmp_path / "run.png", full_page=True)
+    assert not errors
+
+
+def test_uploading_a_png_shows_its_reconstruction(page, tmp_path):
+    pg, url, errors = page
+    open_view(pg, url, "#/play")
+    pg.wait_for_function("document.querySelector('#play-recon').src.startsWith('data:')")
+    first = pg.get_attribute("#play-input", "src")
+    upload = tmp_path / "upload.png"
+    Image.fromarray(np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (48, 1))).save(upload)  # any size: fitted
+    pg.set_input_files("input[type=file]", str(upload))
+    pg.wait_for_function(f"document.querySelector('#play-input').src !== {first!r}")
+    shown = Image.open(__import__("io").BytesIO(__import__("base64").b64decode(
+        pg.get_attribute("#play-input", "src").split(",", 1)[1])))
+    assert shown.size == (8, 8)  # the upload, fitted to the run's 8 x 8
+    assert pg.get_attribute("#play-recon", "src").startswith("data:image/png")
+    assert "score" in pg.inner_text("#view")
+    pg.screenshot(path=tmp_path / "playground.png", full_page=True)
+    assert not errors
+
+
+def test_a_training_started_from_the_form_ends_with_its_curve(page, server, _tiny_folder, tmp_path):
+    pg, url, errors = page
+    folder, _ = _tiny_folder
+    open_view(pg, url, "#/train")
+    for name, value in {"data": str(folder), "latent_dim": "2", "hidden": "16", "epochs": "1", "batch_size": "16",
+                        "image_size": "8"}.items():
+        pg.fill(f"#train-form [name={name}]", value)
+    pg.click("#start")
+    job = pg.locator("#jobs .job").first
+    job.wait_for()
+    pg.wait_for_function("document.querySelector('#jobs .job').dataset.status === 'finished'", timeout=120_000)
+    assert int(job.locator("canvas.curve").get_attribute("data-points")) == 1
+    assert (server[1] / job.locator("a").first.inner_text() / "summary.json").is_file()
+    pg.screenshot(path=tmp_path / "train.png", full_page=True)
+    assert not errors
+
+
+def test_far_from_the_aes_codes_the_ae_decodes_a_smudge_and_the_vae_a_digit(page, mnist_pair, tmp_path):
+    """The seeds' lesson on the live page (6-epoch MNIST AE and VAE with 2-D codes): the pointer
+    goes to the 16 points of the prior's 2-sigma disc farthest from every AE test code; the
+    images the browser shows there are read by the reference classifier."""
+    import httpx
+    import torch
+
+    from vaekit.classifier import reference_classifier
+    from vaekit.run import Run
+
+    pg, _, errors = page
+    folder, _ = mnist_pair
+    with serving(folder) as url:
+        token = re.search(r"token=([^#&]+)", url).group(1)
+        ids = url.split("#/explore/")[1].split(",")
+        ae_codes = np.array(httpx.get(f"{url.split('/?')[0]}/api/runs/{ids[0]}/codes",
+                                      headers={"X-Vaekit-Token": token}).json()["points"])
+        grid = np.array([(x, y) for x in np.linspace(-2, 2, 41) for y in np.linspace(-2, 2, 41) if x * x + y * y <= 4])
+        gap = np.sqrt(((grid[:, None] - ae_codes[None]) ** 2).sum(-1)).min(1)
+        far = grid[np.argsort(-gap)[:16]]
+        open_view(pg, url, "#" + url.split("#")[1])
+        box = pg.locator("canvas.map").first.bounding_box()
+        shown = {"ae": [], "vae": []}
+        for x, y in far:  # map coordinates -> pixels of the prior's frame (+-3.6 on both axes)
+            frames = pg.evaluate("window.vaekit.frames")
+            pg.mouse.move(box["x"] + (x + 3.6) / 7.2 * box["width"], box["y"] + (3.6 - y) / 7.2 * box["height"])
+            pg.wait_for_function(f"window.vaekit.frames >= {frames + 2} && "
+                                 "window.vaekit.panels.every(p => !p.busy && !p.want)")
+            for name, rid in zip(("ae", "vae"), ids, strict=True):
+                shown[name].append(pixels(pg, f"img.decoded[data-run='{rid}']").reshape(28, 28, 4)[..., 0])
+        pg.screenshot(path=tmp_path / "lesson.png")
+    run = Run.open(folder / "vae")
+    clf = reference_classifier(run.data, run.splits.train, run.splits.test)
+    # the share of those images the classifier reads as one digit (>= 95% sure of one class);
+    # measured: VAE 15 of 16, AE 9 of 16 (the others blends of two digits, or smudges)
+    digits = {k: float((clf.probabilities(torch.from_numpy(np.stack(v)).float().div(255)[:, None])
+                        .max(1).values >= 0.95).float().mean()) for k, v in shown.items()}
+    assert digits["vae"] >= 0.8 and digits["ae"] <= digits["vae"] - 0.25, digits
+    assert not errors
