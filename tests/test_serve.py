@@ -215,3 +215,45 @@ def test_a_training_from_the_page_stops_with_its_checkpoint_and_resumes(client, 
     assert info["status"] == "finished", info
     epochs = [int(line.split(",")[0]) for line in (run / "metrics.csv").read_text().splitlines()[1:]]
     assert epochs == list(range(1, 61))  # resumed where it stopped, no epoch twice
+
+
+def test_codes_of_more_than_two_dimensions_lie_on_their_principal_plane(tiny_run, monkeypatch):
+    from starlette.testclient import TestClient
+
+    from vaekit.serve.app import create_app
+
+    run, cache = tiny_run  # 3-D codes
+    monkeypatch.setenv("VAEKIT_DATA", str(cache))
+    with TestClient(create_app([run], TOKEN, "127.0.0.1", 8765), base_url="http://127.0.0.1:8765") as c:
+        (row,) = c.get("/api/runs", headers=AUTH).json()["runs"]
+        codes = c.get(f"/api/runs/{row['id']}/codes", headers=AUTH).json()
+        basis = np.array(codes["basis"])
+        assert codes["axes"] == ["PC1", "PC2"] and basis.shape == (2, 3)
+        np.testing.assert_allclose(basis @ basis.T, np.eye(2), atol=1e-5)  # orthonormal: circles stay circles
+        r = c.post(f"/api/runs/{row['id']}/decode", json={"z": codes["mean"]}, headers=AUTH)
+        assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (8, 8)
+        out = c.post(f"/api/runs/{row['id']}/play", json={"source": {"test": 0}}, headers=AUTH).json()
+        np.testing.assert_allclose(out["mu"], basis @ np.array(out["code"]), atol=1e-4)
+
+
+def test_a_conditional_run_in_the_playground(_tiny_folder, tmp_path, monkeypatch):
+    from starlette.testclient import TestClient
+
+    from vaekit.serve.app import create_app
+
+    folder, cache = _tiny_folder
+    monkeypatch.setenv("VAEKIT_DATA", str(cache))
+    run_here("train", "--data", str(folder), "--model", "cvae", "--image-size", "8", "--image-channels", "1",
+             "--latent-dim", "3", "--hidden", "16", "--epochs", "1", "--batch-size", "16", "--precision", "32",
+             "--no-progress", "--out", str(tmp_path / "cvae"))
+    with TestClient(create_app([tmp_path / "cvae"], TOKEN, "127.0.0.1", 8765), base_url="http://127.0.0.1:8765") as c:
+        (row,) = c.get("/api/runs", headers=AUTH).json()["runs"]
+        rid = row["id"]
+        assert c.post(f"/api/runs/{rid}/play", json={"source": {"test": 1}}, headers=AUTH).status_code == 200
+        frames = c.post(f"/api/runs/{rid}/interpolate", json={"a": {"test": 0}, "b": {"test": 1}, "steps": 3},
+                        headers=AUTH).json()["frames"]
+        assert len(frames) == 3
+        one, other = (c.post(f"/api/runs/{rid}/samples", json={"n": 8, "label": k}, headers=AUTH) for k in (0, 1))
+        assert one.status_code == other.status_code == 200 and one.content != other.content
+        r = c.post(f"/api/runs/{rid}/samples", json={"n": 8, "label": 7}, headers=AUTH)
+        assert r.status_code == 400 and "label" in r.json()["error"]

@@ -433,7 +433,7 @@ def serve(
     from vaekit.serve import serve as start
 
     _at_least(port, 0, "port", 65535)
-    start(paths or [Path("runs")], host=host, port=port, train_folder=train_dir, allow_remote=allow_remote)
+    start(paths or [], host=host, port=port, train_folder=train_dir, allow_remote=allow_remote)
 
 
 @app.command("export")

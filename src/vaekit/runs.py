@@ -35,6 +35,12 @@ def _row(config_path: Path, folder: Path) -> dict | None:
     }
 
 
+def run_row(run: str | Path) -> dict | None:
+    """The row of one run folder (named by its own name), or None when it is not one."""
+    run = Path(run)
+    return _row(run / "config.json", run.parent) if (run / "config.json").is_file() else None
+
+
 def find_runs(folder: str | Path = "runs") -> list[dict]:
     """One row per run folder below ``folder`` (a folder holding config.json with a model section)."""
     folder = Path(folder)

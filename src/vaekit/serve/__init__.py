@@ -43,10 +43,10 @@ def serve(paths: list[str | Path], host: str = "127.0.0.1", port: int = DEFAULT_
     from vaekit.serve.app import create_app
     from vaekit.serve.security import new_token
 
-    paths = [Path(p) for p in paths] or [Path("runs")]
-    for p in paths:
+    for p in map(Path, paths or []):
         if not p.is_dir():
             raise VaekitError(f"{p}: no such folder (expected a run folder or a folder of runs)")
+    paths = [Path(p) for p in paths or []] or [Path("runs")]  # runs/ may not exist yet: trainings make it
     if host not in ("127.0.0.1", "localhost", "::1") and not allow_remote:
         raise VaekitError(f"{host} would let other machines reach the page; pass --allow-remote "
                           "to mean it (the access token then guards it)", "host")

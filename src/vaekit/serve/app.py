@@ -178,14 +178,15 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         data = await _body(request, MAX_UPLOAD_BYTES)
         image = await run_in_threadpool(_decode_upload, data, run.model.config.image_shape)
         uid = library.add_upload(image)
-        return JSONResponse({"upload": uid, "image": data_url(image)})
+        return JSONResponse({"upload": uid, "image": data_url(image.float() / 255)})
 
-    def _source(run, spec) -> torch.Tensor:
+    def _source(run, spec) -> tuple[torch.Tensor, int | None]:
+        """The image (C, H, W) in [0, 1] a request names, and its class when known."""
         if isinstance(spec, dict) and "upload" in spec:
             image = library.upload(str(spec["upload"]))
             if tuple(image.shape) != tuple(run.model.config.image_shape):
                 raise BadRequest("that upload was fitted to another run's image shape; upload it again here")
-            return image
+            return image.float() / 255, None
         if isinstance(spec, dict) and "test" in spec:
             index = spec["test"]
             if isinstance(index, bool) or not isinstance(index, int) or index < 0:
@@ -193,7 +194,7 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
             if index >= len(run.test):
                 raise NotFound(f"test image {index} is past the end of the test split "
                                f"({len(run.test)} images)")
-            return run.run.image(index)
+            return run.run.image(index), run.test_label(index)
         raise BadRequest('source: expected {"test": INDEX} or {"upload": ID}')
 
     @endpoint
@@ -202,22 +203,18 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         run = loaded(request)
         corruption = body.get("corruption") or "gaussian:0.5"
         seed = _int(body, "seed", 0, 0, 2**31 - 1)
-        return JSONResponse(await run_in_threadpool(_play, run, _source(run, body.get("source")),
-                                                    str(corruption), seed))
+        image, label = _source(run, body.get("source"))
+        return JSONResponse(await run_in_threadpool(_play, run, image, label, str(corruption), seed))
 
     @endpoint
     async def interpolate(request: Request):
         body = await _json(request)
         run = loaded(request)
         steps = _int(body, "steps", 9, 2, MOST_STEPS)
-        a, b = _source(run, body.get("a")), _source(run, body.get("b"))
+        (a, label), (b, _) = _source(run, body.get("a")), _source(run, body.get("b"))
 
-        def work():
-            from vaekit.tasks.latent import interpolate as between
-
-            with run.lock, torch.inference_mode():
-                frames = between(run.model, a, b, steps)
-            return [data_url(f) for f in frames]
+        def work():  # a conditional model keeps the first image's class along the way
+            return [data_url(f) for f in run.interpolate(a, b, steps, label)]
         return JSONResponse({"frames": await run_in_threadpool(work)})
 
     @endpoint
@@ -346,7 +343,7 @@ class _Upload(io.BytesIO):
 
 
 def _decode_upload(data: bytes, shape) -> torch.Tensor:
-    """An uploaded file -> (C, H, W) in [0, 1] fitted to ``shape`` as ``vaekit reconstruct`` fits
+    """An uploaded file -> (C, H, W) uint8 fitted to ``shape`` as ``vaekit reconstruct`` fits
     files. The format is read from the bytes (never a name); the declared size is checked before
     any pixel is decoded."""
     from PIL import Image, UnidentifiedImageError
@@ -371,11 +368,11 @@ def _decode_upload(data: bytes, shape) -> torch.Tensor:
         arr = read_image(_Upload(data), height, width, c)
     except Unreadable as e:
         raise BadRequest(e.message) from None
-    return torch.tensor(arr).float() / 255
+    return torch.tensor(arr)
 
 
-def _play(run, image: torch.Tensor, corruption: str, seed: int) -> dict:
-    """Everything the playground shows for one image."""
+def _play(run, image: torch.Tensor, label: int | None, corruption: str, seed: int) -> dict:
+    """Everything the playground shows for one image (of class ``label`` when known)."""
     import numpy as np
 
     from vaekit.corrupt import parse_corruption
@@ -387,13 +384,13 @@ def _play(run, image: torch.Tensor, corruption: str, seed: int) -> dict:
     except VaekitError as e:
         raise BadRequest(f"corruption: {e.message}") from None
     x = image[None]
-    recon = run.reconstruct(x)
+    recon = run.reconstruct(x, label)
     noisy = corrupt(x, torch.Generator().manual_seed(seed)).clamp(0, 1)
-    cleaned = run.reconstruct(noisy)
+    cleaned = run.reconstruct(noisy, label)
     error = (recon - x).pow(2)
     score = float(error.mean())
     scores = run.test_errors
-    mean, std = run.code_of(image)
+    mean, std = run.code_of(image, label)
     basis = run.plane["basis"]
     cov = basis @ torch.diag(std.pow(2)) @ basis.T  # the posterior projected on the map's plane
     evals, evecs = torch.linalg.eigh(cov)

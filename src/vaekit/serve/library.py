@@ -24,7 +24,7 @@ from PIL import Image
 
 from vaekit.errors import VaekitError
 from vaekit.run import Run
-from vaekit.runs import find_runs
+from vaekit.runs import find_runs, run_row
 
 LOADED_RUNS = 6        # runs kept in memory at once (least recently used goes first)
 SCATTER_POINTS = 2000  # test codes drawn on the map (a fixed random subset beyond that)
@@ -130,10 +130,11 @@ class Loaded:
             "test_images": len(self.test),
         }
 
-    def code_of(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean and standard deviation (D,) of one image (C, H, W)."""
+    def code_of(self, image: torch.Tensor, label: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and standard deviation (D,) of one image (C, H, W) [of class ``label``,
+        for a conditional model: class 0 when unknown]."""
         with self.lock, torch.inference_mode():
-            q = self.model.encode(image[None], self._label(None, 1))
+            q = self.model.encode(image[None], self._label(label, 1))
             mean = q.mode()[0]
             std = q.std[0] if hasattr(q, "std") else torch.zeros_like(mean)
         return mean.float(), std.float()
@@ -158,9 +159,22 @@ class Loaded:
         with self.lock, torch.inference_mode():
             return self.model.decode(torch.tensor([z], dtype=torch.float32), self._label(label, 1))[0]
 
-    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, images: torch.Tensor, label: int | None = None) -> torch.Tensor:
         with self.lock, torch.inference_mode():
-            return self.model.reconstruct(images, self._label(None, len(images)))
+            return self.model.reconstruct(images, self._label(label, len(images)))
+
+    def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int,
+                    label: int | None = None) -> torch.Tensor:
+        """Decode ``steps`` codes on the line from image a's code to image b's: (steps, C, H, W)."""
+        za, zb = self.code_of(a, label)[0], self.code_of(b, label)[0]
+        t = torch.linspace(0, 1, steps)[:, None]
+        with self.lock, torch.inference_mode():
+            return self.model.decode((1 - t) * za + t * zb, self._label(label, steps))
+
+    def test_label(self, index: int) -> int | None:
+        """The class of test image ``index`` (None for unlabelled data)."""
+        labels = self.test.take_labels(torch.tensor([index]))
+        return int(labels[0]) if labels is not None else None
 
     @cached_property
     def test_errors(self) -> np.ndarray:
@@ -193,15 +207,14 @@ class Library:
         self._loaded: OrderedDict[str, Loaded] = OrderedDict()
         self._paths: dict[str, Path] = {}
         self._lock = threading.Lock()
-        self.uploads: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self.uploads: OrderedDict[str, torch.Tensor] = OrderedDict()  # uint8 (C, H, W) each
 
     def rows(self) -> list[dict]:
         """One row per run (see ``vaekit.runs``), with its id; refreshes the id table."""
         rows, paths = [], {}
         for root in self.roots:
             if (root / "config.json").is_file():
-                found = [dict(r, run=root.name) for r in find_runs(root.parent) if r["run"] == root.name]
-                base = root.parent
+                found, base = [r for r in [run_row(root)] if r is not None], root.parent
             else:
                 found, base = (find_runs(root) if root.is_dir() else []), root
             for row in found:
