@@ -28,6 +28,9 @@ def _valid(model: str, objective: str) -> bool:
 
 
 COMBOS = [(m, b, o) for m in MODELS for b in BACKBONES for o in OBJECTIVES if _valid(m, o)]
+# Resuming exercises the trainer, which sees a model only through its objective: every model x
+# objective on the MLP, and every backbone under every model with the ELBO, cover it.
+RESUME_COMBOS = [c for c in COMBOS if c[1] == "mlp" or c[2] == "elbo"]
 
 
 def _config(tiny_data, tmp_path, model, backbone, objective, name="run") -> TrainConfig:
@@ -88,7 +91,7 @@ def test_save_then_load_gives_identical_outputs(model, backbone, tmp_path):
         assert torch.equal(back.sample(3, g[0]), net.sample(3, g[1]))
 
 
-@pytest.mark.parametrize("model,backbone,objective", COMBOS)
+@pytest.mark.parametrize("model,backbone,objective", RESUME_COMBOS)
 def test_interrupted_run_resumes_to_the_same_result(model, backbone, objective, tiny_data, tmp_path,
                                                     monkeypatch):
     cfg = _config(tiny_data, tmp_path, model, backbone, objective, "whole")

@@ -108,10 +108,14 @@ class ModelSettings:
 
     model: str = setting("vae", "Model kind: ae, vae or cvae (conditioned on the class label); see `vaekit models`.",
                          choices=_registry("vaekit.models", "MODELS"))
-    backbone: str = setting("mlp", "Network: mlp or conv; see `vaekit models`.",
+    backbone: str = setting("mlp", "Network: mlp, conv or resnet; see `vaekit models`.",
                             choices=_registry("vaekit.models", "BACKBONES"))
-    prior: str = setting("normal", "Prior over the code: normal (N(0, I)); see `vaekit models`.",
+    prior: str = setting("normal", "Prior over the code: normal (N(0, I)) or vamp (VampPrior, a mixture of "
+                         "posteriors at learnt pseudo-inputs); see `vaekit models`.",
                          choices=_registry("vaekit.models", "PRIORS"))
+    attention: bool = setting(False, "resnet backbone: self-attention at the lowest resolution.")
+    pseudo_inputs: int = setting(500, "Pseudo-inputs of the vamp prior (its mixture's components).",
+                                 check=_int_at_least(1, 100_000), expected="an integer from 1 to 100000")
     latent_dim: int = setting(20, "Size of the latent code z.", check=_int_at_least(1, MOST_WIDTH),
                               expected=f"an integer from 1 to {MOST_WIDTH}")
     hidden: list[int] = setting(factory=lambda: [400], help="MLP layer widths, comma-separated.",
@@ -127,8 +131,9 @@ class ModelSettings:
 class OptimSettings:
     """The objective and the optimiser."""
 
-    objective: str = setting("elbo", "elbo, iwae (the importance-weighted bound with --k samples) or mmd "
-                             "(MMD-VAE / WAE); see `vaekit models`.",
+    objective: str = setting("elbo", "elbo, iwae (the importance-weighted bound with --k samples), mmd "
+                             "(MMD-VAE / WAE), tcvae (beta-TCVAE) or rae (regularised AE); see "
+                             "`vaekit models`.",
                              choices=_registry("vaekit.objectives", "OBJECTIVES"))
     loss: str = setting("bce", "Reconstruction term: bce or mse.", choices=_registry("vaekit.losses", "RECON_LOSSES"))
     beta: float = setting(1.0, "Weight of the KL term (1 = the ELBO).",
@@ -153,6 +158,11 @@ class OptimSettings:
                                 check=lambda v: 0 <= v < float("inf"), expected="a number >= 0")
     mmd_kernel: str = setting("imq", "Kernel of the mmd objective: imq (inverse multiquadratic) or rbf.",
                               choices=_registry("vaekit.mmd", "KERNELS"))
+    # 6: the weight Chen et al. (2018) report disentangling best with on dSprites
+    tc_weight: float = setting(6.0, "Weight of the total-correlation term of the tcvae objective (beta-TCVAE).",
+                               check=lambda v: 0 <= v < float("inf"), expected="a number >= 0")
+    decoder_l2: float = setting(1e-4, "Weight of the decoder's squared weights in the rae objective (RAE-L2).",
+                                check=lambda v: 0 <= v < float("inf"), expected="a number >= 0")
     epochs: int | None = setting(
         None, "Passes over the training images (default: 10, more for small data sets so that training makes "
         "at least 2000 updates).", check=_optional(_int_at_least(1)), expected="an integer >= 1")
@@ -250,6 +260,15 @@ class TrainConfig(RuntimeSettings, OptimSettings, ModelSettings, DataSettings):
         from vaekit.objectives import OBJECTIVES
 
         OBJECTIVES[self.objective].check(self, self.objective)
+        from types import SimpleNamespace
+
+        from vaekit.models import MODELS, PRIORS
+
+        # a prior that needs a kind of model says so now, before any data is read (vamp: a VAE)
+        why = getattr(PRIORS[self.prior], "check", lambda config: None)(
+            SimpleNamespace(model=self.model, conditional=MODELS[self.model].conditional))
+        if why:
+            raise SettingError("prior", why, self.prior)
         from vaekit.loggers import check_available
 
         check_available(self.logger)

@@ -65,13 +65,15 @@ def map_batches(model, fn: Callable, images, labels: torch.Tensor | None = None,
 
 def encode(model, images, labels: torch.Tensor | None = None,
            batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means (N, D) and KL per dimension (N, D) of every image."""
+    """Posterior means (N, D) and KL per dimension (N, D) of every image; the KL is None under a
+    prior that does not factorise over dimensions (vamp)."""
     def fn(x, y):
         q = model.encode(x, y)
-        return q.mode(), q.kl_per_dim()
+        kl = q.kl_per_dim()
+        return q.mode(), kl if kl is not None else x.new_zeros((len(x), 0))
 
     means, kls = map_batches(model, fn, images, labels, batch_size)
-    return means, kls
+    return means, (kls if kls.shape[1] else None)
 
 
 def reconstruct(model, images, labels: torch.Tensor | None = None,

@@ -39,6 +39,9 @@ class Batch:
     y: torch.Tensor | None = None
     # how far training has got, in [0, 1] (1 for evaluation): what KL schedules follow
     progress: float = 1.0
+    # images in the set the batch is drawn from (0: unknown, taken as the batch's own size):
+    # what estimates of the aggregate posterior q(z) weigh a batch by
+    dataset_size: int = 0
 
     def __len__(self) -> int:
         return self.target.shape[0]
@@ -145,6 +148,39 @@ def mmd(model, batch: Batch, s) -> dict:
     return {"loss": loss, "recon": recon.detach(), "kl": kl.detach(), "mmd": divergence.detach()}
 
 
+def tcvae(model, batch: Batch, s) -> dict:
+    """The beta-TCVAE of Chen et al. (2018): recon + beta * (index-code MI + dimension-wise KL)
+    + tc_weight * total correlation, the KL's three parts estimated on the batch by minibatch-
+    weighted sampling (``vaekit.tc``); a heavier total-correlation weight pushes the aggregate
+    posterior towards independent dimensions (disentanglement). Any prior with a log density."""
+    from vaekit.tc import kl_decomposition
+
+    logits, q, z = model(batch.x, batch.y, samples=1)
+    n = len(batch)
+    recon = reconstruction_sum(logits.float(), batch.target, s.loss) / n
+    codes = z[0].float()
+    parts = kl_decomposition(codes, q.mean.float(), q.logvar.float(), batch.dataset_size or n,
+                             model.prior.log_prob(codes).float())
+    loss = recon + s.beta * (parts["mi"] + parts["dwkl"]) + s.tc_weight * parts["tc"]
+    return {"loss": loss, "recon": recon.detach(), "kl": kl_term(model, q, z).detach().sum() / n,
+            **{name: v.detach() for name, v in parts.items()}}
+
+
+def rae(model, batch: Batch, s) -> dict:
+    """The regularised deterministic autoencoder of Ghosh et al. (2020), RAE-L2: recon + beta *
+    ||z||^2 / 2 + decoder_l2 * ||decoder weights||^2. The code penalty keeps codes near the
+    origin and the weight penalty keeps the decoder smooth, where a VAE relies on noise for both;
+    new images come from a density fitted to the codes afterwards (``--sampler gmm``)."""
+    logits, _, z = model(batch.x, batch.y, samples=1)
+    n = len(batch)
+    recon = reconstruction_sum(logits.float(), batch.target, s.loss) / n
+    code = 0.5 * z[0].float().pow(2).sum() / n
+    # the layers' weight matrices and kernels (not biases, not normalisation scales)
+    smooth = sum(p.float().pow(2).sum() for p in model.decoder.parameters() if p.dim() > 1)
+    loss = recon + s.beta * code + s.decoder_l2 * smooth
+    return {"loss": loss, "recon": recon.detach(), "code": code.detach(), "decoder_l2": smooth.detach()}
+
+
 def _plain_kl(s) -> list:
     """The KL variations belong to the elbo objective; elsewhere they would be silently ignored."""
     return [(s.kl_schedule == "constant", "kl_schedule", "constant", s.kl_schedule),
@@ -171,7 +207,17 @@ OBJECTIVES: dict[str, Objective] = {
         (s.beta == 1.0, "beta", "1", s.beta),
         *_plain_kl(s),
     ], about="importance-weighted bound with k samples (Burda et al. 2016)"),
-    "mmd": Objective(mmd, rules=lambda s: [(s.k == 1, "k", "1", s.k), *_plain_kl(s)],
+    "tcvae": Objective(tcvae, rules=lambda s: [_variational(s), (s.k == 1, "k", "1", s.k), *_plain_kl(s)],
+                       about="recon + beta * (MI + dimension-wise KL) + tc_weight * total correlation: "
+                             "beta-TCVAE (Chen et al. 2018)"),
+    "rae": Objective(rae, rules=lambda s: [
+        (not _variational(s)[0], "model", "a deterministic model (ae)", s.model),
+        (s.k == 1, "k", "1", s.k), *_plain_kl(s),
+    ], about="recon + beta * |z|^2 / 2 + decoder_l2 * |decoder weights|^2: the regularised "
+             "deterministic AE, RAE-L2 (Ghosh et al. 2020); sample it with --sampler gmm"),
+    # against a learnt prior (vamp) the MMD would chase a target that chases the codes back
+    "mmd": Objective(mmd, rules=lambda s: [(s.k == 1, "k", "1", s.k), *_plain_kl(s),
+                                           (s.prior == "normal", "prior", "normal", s.prior)],
                      about="recon + beta * KL + mmd_weight * MMD(q(z), p(z)): MMD-VAE / InfoVAE "
                            "(Zhao et al. 2019) with --beta 0, WAE-MMD (Tolstikhin et al. 2018)"),
 }
@@ -216,7 +262,7 @@ def set_terms(model, images, positions: torch.Tensor, settings, batch_size: int,
             idx = positions[s : s + batch_size]
             target = to_float(images.take(idx)).to(device)
             y = images.take_labels(idx).to(device) if model.conditional else None
-            batch = Batch(corrupt(target) if corrupt else target, target, y)
+            batch = Batch(corrupt(target) if corrupt else target, target, y, dataset_size=len(images))
             sums = add_terms(sums, fn(model, batch, settings), len(batch))
     if sums is None:  # no images in this shard: zeros of the objective's terms
         probe = images.take(torch.arange(min(1, len(images))))

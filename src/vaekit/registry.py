@@ -10,7 +10,7 @@ from __future__ import annotations
 
 def _first_line(obj) -> str:
     doc = (getattr(obj, "__doc__", None) or "").strip()
-    return doc.split("\n\n")[0].replace("\n", " ") if doc else ""
+    return " ".join(doc.split("\n\n")[0].split()) if doc else ""
 
 
 def entries() -> dict[str, list[tuple[str, str]]]:

@@ -157,7 +157,8 @@ class _Trainer:
                 raise VaekitError(f"{cfg.model}: {cfg.data} has no class labels to condition on", "model")
             num_classes = len(data.class_names)
         mcfg = ModelConfig(cfg.model, cfg.backbone, self.splits.train.shape, cfg.latent_dim,
-                           list(cfg.hidden), list(cfg.channels), num_classes, cfg.activation, cfg.prior)
+                           list(cfg.hidden), list(cfg.channels), num_classes, cfg.activation, cfg.prior,
+                           cfg.pseudo_inputs, cfg.attention)
         self.raw = build_model(mcfg)
         self.objective = OBJECTIVES[cfg.objective].fn
         device_type = self.fabric.device.type
@@ -260,7 +261,7 @@ class _Trainer:
             # denoising: the network sees a corrupted copy and is scored against the clean image
             y = train.take_labels(idx).to(device) if self.raw.conditional else None
             progress = (epoch * self.steps + step) / (cfg.epochs * self.steps)  # for KL schedules
-            batch = Batch(self.corrupt(x) if self.corrupt else x, x, y, progress)
+            batch = Batch(self.corrupt(x) if self.corrupt else x, x, y, progress, len(train))
             terms = self.objective(self.model, batch, cfg)
             self.optimizer.zero_grad(set_to_none=True)
             fabric.backward(terms["loss"])

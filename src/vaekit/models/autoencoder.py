@@ -64,6 +64,8 @@ class ModelConfig:
     num_classes: int = 0
     activation: str = "relu"
     prior: str = "normal"
+    pseudo_inputs: int = 500  # the vamp prior's K
+    attention: bool = False  # the resnet backbone's self-attention at the lowest resolution
 
     def __post_init__(self):
         for name, registry in (("model", MODELS), ("backbone", BACKBONES), ("prior", PRIORS),
@@ -95,6 +97,14 @@ class ModelConfig:
             raise SettingError("hidden", "an MLP layer under 268 million weights (1 GB; use --backbone "
                                "conv for large images)",
                                f"{math.prod(shape):,} pixels x {max(self.hidden):,} units")
+        if not isinstance(self.attention, bool):
+            raise SettingError("attention", "true or false", self.attention)
+        if not whole_number(self.pseudo_inputs, 1, 100_000):
+            raise SettingError("pseudo_inputs", "an integer from 1 to 100000", self.pseudo_inputs)
+        self.pseudo_inputs = int(self.pseudo_inputs)
+        why = getattr(PRIORS[self.prior], "check", lambda config: None)(self)
+        if why:
+            raise SettingError("prior", why, self.prior)
         if MODELS[self.model].conditional and self.num_classes < 1:
             raise SettingError("num_classes", f"> 0 for a conditional model ({self.model})", self.num_classes)
 
@@ -138,6 +148,8 @@ class AutoEncoder(nn.Module):
         self.kind = POSTERIORS[MODELS[config.model].posterior]
         self.encoder, self.decoder = BACKBONES[config.backbone](config)
         self.prior = PRIORS[config.prior](config)
+        if hasattr(self.prior, "bind"):  # a prior built from the model's own encoder (vamp)
+            self.prior.bind(self)
         # a conditional model's head reads [encoder features, one-hot label]
         self.head = nn.Linear(self.encoder.out_features + config.num_classes,
                               self.kind.params_per_dim * config.latent_dim)

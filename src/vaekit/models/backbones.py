@@ -141,4 +141,6 @@ def conv(cfg) -> tuple[nn.Module, nn.Module]:
     return ConvEncoder(cfg.image_shape, cfg.channels), ConvDecoder(cfg.image_shape, cfg.channels, code)
 
 
-BACKBONES = {"mlp": mlp, "conv": conv}
+from vaekit.models.resnet import resnet  # noqa: E402 -- it builds on the helpers above
+
+BACKBONES = {"mlp": mlp, "conv": conv, "resnet": resnet}

@@ -54,4 +54,68 @@ class StandardNormal(nn.Module):
         return self.kl_per_dim(q).sum(1)
 
 
-PRIORS: dict[str, type[nn.Module]] = {"normal": StandardNormal}
+class VampPrior(nn.Module):
+    """VampPrior (Tomczak & Welling 2018): p(z) = (1/K) sum_k q(z | u_k), the model's own
+    posteriors at K learnt pseudo-inputs (--pseudo-inputs).
+
+    The pseudo-inputs u_k are images, so the prior follows where the encoder puts codes instead
+    of pulling them to N(0, I).
+
+    The pseudo-inputs are parameters (logits of images, so u_k = sigmoid(w_k) stays in [0, 1]);
+    the encoder is the model's, reached through ``bind`` (a weak reference, so the prior is not a
+    second owner of the encoder's weights). It has no closed-form KL: objectives use the Monte-
+    Carlo estimate. For unconditional VAEs (a conditional encoder would need labels for u_k).
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.latent_dim = config.latent_dim
+        g = torch.Generator().manual_seed(0)  # the same start for every run; training moves them
+        shape = (config.pseudo_inputs, *config.image_shape)
+        self.pseudo = nn.Parameter(0.1 * torch.randn(shape, generator=g))
+        self._owner = None
+
+    @staticmethod
+    def check(config) -> str | None:
+        """Why ``config`` cannot have this prior (None when it can)."""
+        from vaekit.models.autoencoder import MODELS
+        from vaekit.models.posterior import POSTERIORS
+
+        if not POSTERIORS[MODELS[config.model].posterior].variational or config.conditional:
+            return "an unconditional variational model (vae) for the vamp prior"
+        return None
+
+    def bind(self, model) -> None:
+        import weakref
+
+        object.__setattr__(self, "_owner", weakref.ref(model))  # not a registered sub-module
+
+    def components(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means and log-variances (K, D) of the mixture's components, q(z | u_k), in float32."""
+        q = self._owner().encode(torch.sigmoid(self.pseudo))
+        return q.mean.float(), q.logvar.float()
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) for codes (..., D) -> (...)."""
+        mean, logvar = self.components()
+        diff = z.float().unsqueeze(-2) - mean  # (..., K, D)
+        per_k = -0.5 * (diff.pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
+        return torch.logsumexp(per_k, -1) - math.log(mean.shape[0])
+
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               device: torch.device | str | None = None) -> torch.Tensor:
+        """n draws (n, D): a component chosen uniformly, then a draw from it (on the model's device)."""
+        mean, logvar = self.components()
+        where = generator.device if generator is not None else "cpu"
+        k = torch.randint(mean.shape[0], (n,), generator=generator, device=where).to(mean.device)
+        eps = torch.randn((n, self.latent_dim), generator=generator, device=where).to(mean.device)
+        return mean[k] + eps * torch.exp(0.5 * logvar[k])
+
+    def kl(self, q) -> None:
+        return None
+
+    def kl_per_dim(self, q) -> None:
+        return None
+
+
+PRIORS: dict[str, type[nn.Module]] = {"normal": StandardNormal, "vamp": VampPrior}

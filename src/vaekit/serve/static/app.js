@@ -390,7 +390,7 @@ function drawHistogram(canvas, h, score, percentile) {
 }
 
 // ---------------------------------------------------------------- training from the page
-const FIELDS = [["data", "mnist", "text"], ["model", "vae", ["vae", "ae", "cvae"]], ["backbone", "mlp", ["mlp", "conv"]], ["latent_dim", 2, "number"],
+const FIELDS = [["data", "mnist", "text"], ["model", "vae", ["vae", "ae", "cvae"]], ["backbone", "mlp", ["mlp", "conv", "resnet"]], ["latent_dim", 2, "number"],
   ["hidden", "512,512", "text"], ["epochs", 10, "number"], ["batch_size", 128, "number"], ["lr", "", "text"], ["image_size", "", "number"]];
 async function trainView() {
   const inputs = {};

@@ -1,0 +1,97 @@
+"""The VampPrior: a known answer, training under every objective, saving and loading, the CLI."""
+
+import pytest
+import torch
+from conftest import TINY
+
+from vaekit.checkpoint import load, save
+from vaekit.config import TrainConfig
+from vaekit.errors import SettingError
+from vaekit.models import DiagonalGaussian, build_model
+from vaekit.models.priors import StandardNormal
+from vaekit.objectives import OBJECTIVES, Batch, kl_term
+
+
+def _vamp(k=4, **kw):
+    return build_model(model="vae", image_shape=(1, 8, 8), latent_dim=3, hidden=[16], prior="vamp",
+                       pseudo_inputs=k, **kw)
+
+
+def test_one_pseudo_input_mapped_to_the_origin_with_unit_variance_is_the_standard_normal():
+    torch.manual_seed(0)
+    net = _vamp(k=1)
+    with torch.no_grad():  # the encoder's head gives mean 0, log-variance 0 for every input
+        net.head.weight.zero_()
+        net.head.bias.zero_()
+    z = torch.randn(50, 3)
+    torch.testing.assert_close(net.prior.log_prob(z), StandardNormal().log_prob(z))
+    # so the Monte-Carlo KL the objectives use matches N(0, I)'s closed form for any q(z|x)
+    q = DiagonalGaussian(torch.tensor([[0.5, -1.0, 0.2]]).repeat(4, 1), torch.zeros(4, 3), net.prior)
+    with torch.no_grad():
+        mc = kl_term(net, q, q.sample(n=20000))
+    closed = 0.5 * (0.5**2 + 1.0 + 0.2**2)
+    torch.testing.assert_close(mc, torch.full((4,), closed), atol=0.03, rtol=0)
+
+
+@pytest.mark.parametrize("objective", ["elbo", "iwae", "tcvae"])
+def test_a_vae_with_the_vamp_prior_trains_under_every_objective(objective):
+    torch.manual_seed(0)
+    net = _vamp()
+    x = (torch.rand(4, 1, 8, 8) > 0.5).float().repeat(4, 1, 1, 1)
+    s = TrainConfig(objective=objective, k=2 if objective == "iwae" else 1, prior="vamp")
+    fn = OBJECTIVES[objective].fn
+    first = float(fn(net, Batch(x, x), s)["loss"].detach())
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    before = net.prior.pseudo.detach().clone()
+    for _ in range(30):
+        loss = fn(net, Batch(x, x), s)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    torch.manual_seed(1)
+    assert float(fn(net, Batch(x, x), s)["loss"].detach()) < 0.8 * first
+    assert not torch.equal(before, net.prior.pseudo.detach())  # the pseudo-inputs learn too
+
+
+def test_save_and_load_keep_the_pseudo_inputs(tmp_path):
+    torch.manual_seed(0)
+    net = _vamp().eval()
+    with torch.no_grad():
+        net.prior.pseudo.add_(torch.randn_like(net.prior.pseudo))
+    save(net, tmp_path / "run")
+    back = load(tmp_path / "run")
+    torch.testing.assert_close(back.prior.pseudo, net.prior.pseudo)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    torch.testing.assert_close(back.sample(6, g1), net.sample(6, g2))
+
+
+def test_vamp_is_refused_where_it_cannot_work():
+    with pytest.raises(SettingError, match="prior"):
+        build_model(model="ae", prior="vamp")
+    with pytest.raises(SettingError, match="prior"):
+        build_model(model="cvae", prior="vamp", num_classes=3)
+    with pytest.raises(SettingError, match="pseudo_inputs"):
+        build_model(model="vae", prior="vamp", pseudo_inputs=0)
+    with pytest.raises(SettingError, match="prior"):
+        TrainConfig(objective="mmd", prior="vamp")
+
+
+def test_train_and_sample_from_the_command_line(tiny_data, tmp_path):
+    from conftest import run_here
+
+    run = tmp_path / "vamp"
+    run_here("train", "--data", str(tiny_data), "--prior", "vamp", "--pseudo-inputs", "8", "--image-size", "8",
+             "--image-channels", "1", "--latent-dim", "3", "--hidden", "16", "--epochs", "2", "--batch-size", "16",
+             "--precision", "32", "--no-progress", "--out", str(run))
+    assert load(run).prior.pseudo.shape == (8, 1, 8, 8)
+    out = run_here("sample", str(run), "-n", "8").stdout.strip()
+    assert out.endswith("sample.png")
+    assert TINY  # the tiny settings the other in-process tests share
+
+
+def test_the_command_line_refuses_vamp_for_an_ae_before_reading_data(tmp_path):
+    from conftest import run_here
+
+    r = run_here("train", "--data", "mnist", "--model", "ae", "--prior", "vamp", "--out", str(tmp_path / "x"),
+                 check=False)
+    assert r.returncode == 2 and "--prior" in r.stderr and not (tmp_path / "x").exists()
