@@ -15,7 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.models.backbones import CHANNELS_LAST, conv_sizes
+from vaekit.models.backbones import conv_sizes
+
+# Unlike the conv backbone this one stays in the default NCHW layout: CPU GroupNorm and SiLU are
+# slow in channels_last (measured, MNIST at 32,64 channels, batch 256, one training step:
+# bfloat16 1.49 s channels_last against 0.46 s NCHW; float32 0.78 against 0.83).
 
 
 def norm(channels: int) -> nn.GroupNorm:
@@ -49,7 +53,7 @@ class SelfAttention(nn.Module):
         b, c, h, w = x.shape
         q, k, v = self.qkv(self.norm(x)).flatten(2).transpose(1, 2).chunk(3, dim=2)  # (B, hw, C) each
         y = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, c, h, w)
-        return x + self.out(y.contiguous(memory_format=CHANNELS_LAST))
+        return x + self.out(y)
 
 
 class ResNetEncoder(nn.Module):
@@ -69,10 +73,9 @@ class ResNetEncoder(nn.Module):
         self.net = nn.Sequential(*layers)
         fh, fw = conv_sizes(h, w, len(channels))[-1]
         self.out_features = c_in * fh * fw
-        self.to(memory_format=CHANNELS_LAST)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.contiguous(memory_format=CHANNELS_LAST))
+        return self.net(x)
 
 
 class ResNetDecoder(nn.Module):
@@ -94,11 +97,9 @@ class ResNetDecoder(nn.Module):
             layers += [nn.Upsample(size=size, mode="nearest"), ResBlock(widths[i], c_next)]
         layers += [norm(widths[-1]), nn.SiLU(), nn.Conv2d(widths[-1], c, 3, padding=1)]
         self.net = nn.Sequential(*layers)
-        self.to(memory_format=CHANNELS_LAST)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.project(z).view(-1, *self.start)
-        return self.net(x.contiguous(memory_format=CHANNELS_LAST))
+        return self.net(self.project(z).view(-1, *self.start))
 
 
 def resnet(cfg) -> tuple[nn.Module, nn.Module]:
