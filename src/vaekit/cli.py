@@ -123,7 +123,7 @@ def sample(
     seed: Annotated[int, typer.Option(help="Seed for the draws.")] = 0,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/sample.png).")] = None,
     nrow: Annotated[int, typer.Option(help="Images per grid row.")] = 8,
-    sampler: Annotated[str, typer.Option(help="prior (z from the model's prior, N(0, I)) or gmm (a Gaussian mixture fitted to the training codes); see `vaekit models`.")] = "prior",
+    sampler: Annotated[str, typer.Option(help="prior (z from the model's prior, N(0, I)), gmm (a Gaussian mixture fitted to the training codes) or two-stage (a second VAE fitted to them); see `vaekit models`.")] = "prior",
     components: Annotated[int, typer.Option(help="Mixture components for --sampler gmm.")] = 10,
     class_: Annotated[str | None, typer.Option("--class", help="For a conditional (cvae) run: the class to generate (index or name).")] = None,
 ) -> None:

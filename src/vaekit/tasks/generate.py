@@ -137,4 +137,11 @@ def mixture_codes(run, n: int, seed: int = 0, components: int = 10) -> torch.Ten
 
 # Where sampled codes come from: name -> (run, n, seed, **options) -> codes (n, D). ``Run.sample``,
 # `vaekit sample --sampler` and the evaluation use this table.
-SAMPLERS = {"prior": prior_codes, "gmm": mixture_codes}
+def _two_stage(run, n: int, seed: int = 0) -> torch.Tensor:
+    """Draws from a second VAE fitted to the training codes (two-stage VAE, Dai & Wipf 2019)."""
+    from vaekit.tasks.two_stage import two_stage_codes
+
+    return two_stage_codes(run, n, seed)
+
+
+SAMPLERS = {"prior": prior_codes, "gmm": mixture_codes, "two-stage": _two_stage}

@@ -369,7 +369,8 @@ async function playView(arg) {
   const interp = window.vaekit.interpolate = async () => guarded(async () => { frames = (await api(`/api/runs/${id}/interpolate`, { a: source, b: { test: Number(other.value) }, steps: 11 })).frames; step.disabled = false; step.value = 0; frameImg.src = frames[0]; });
   // samples
   const grid = el("img", { class: "pix", id: "samples", style: "width:360px" });
-  const sampler = el("select", {}, el("option", { value: "prior" }, "prior N(0, I)"), el("option", { value: "gmm" }, "mixture of the training codes"));
+  const sampler = el("select", {}, el("option", { value: "prior" }, "prior N(0, I)"), el("option", { value: "gmm" }, "mixture of the training codes"),
+    el("option", { value: "two-stage" }, "two-stage VAE on the training codes"));
   const cls = detail.model.model === "cvae" || detail.model.num_classes ? el("select", {}, (detail.class_names.length ? detail.class_names : [...Array(detail.model.num_classes).keys()].map(String)).map((n, k) => el("option", { value: k }, n))) : null;
   let seed = 0;
   const roll = async () => guarded(async () => { grid.src = await api(`/api/runs/${id}/samples`, { n: 32, seed, sampler: cls ? "prior" : sampler.value, label: cls ? Number(cls.value) : null }); });
