@@ -127,6 +127,7 @@ class Loaded:
             "basis": self.plane["basis"].tolist(),
             "mean": self.plane["mean"].tolist(),
             "latent_dim": self.latent_dim,
+            "conditional": self.model.conditional,
             "test_images": len(self.test),
         }
 

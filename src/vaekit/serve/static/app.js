@@ -270,6 +270,9 @@ async function exploreView(arg) {
     el("div", { class: "row" }, el("label", {}, "run", picker), el("label", {}, "side by side with", second),
       main.data.latent_dim > 2 ? el("label", {}, "other directions held at", el("select", { id: "base", onchange: (e) => { panels.forEach((p) => { p.base = e.target.value; }); moveTo(xy); } },
         el("option", { value: "mean" }, "the codes' mean"), el("option", { value: "zero" }, "zero"), el("option", { value: "image" }, "a test image's code (click a dot)"))) : null,
+      panels.some((p) => p.data.conditional) ? el("label", {}, "class (conditional runs)", el("select", { id: "class", onchange: (e) => {
+        panels.forEach((p) => { if (p.data.conditional) p.label = Number(e.target.value); }); moveTo(xy); } },
+        (panels.find((p) => p.data.conditional).data.class_names).map((n, k) => el("option", { value: k }, n)))) : null,
       el("button", { class: "plain", onclick: () => { frame = viewOf(datas); redraw(); } }, "prior's region"),
       el("button", { class: "plain", id: "fit", onclick: () => { frame = viewOf(datas, true); redraw(); } }, "all codes")));
   const grid = el("div", { class: "row", id: "panels" });
