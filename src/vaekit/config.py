@@ -260,13 +260,11 @@ class TrainConfig(RuntimeSettings, OptimSettings, ModelSettings, DataSettings):
         from vaekit.objectives import OBJECTIVES
 
         OBJECTIVES[self.objective].check(self, self.objective)
-        from types import SimpleNamespace
-
-        from vaekit.models import MODELS, PRIORS
+        from vaekit.models import MODELS
+        from vaekit.models.priors import prior_problem
 
         # a prior that needs a kind of model says so now, before any data is read (vamp: a VAE)
-        why = getattr(PRIORS[self.prior], "check", lambda config: None)(
-            SimpleNamespace(model=self.model, conditional=MODELS[self.model].conditional))
+        why = prior_problem(self.prior, self.model, MODELS[self.model].conditional)
         if why:
             raise SettingError("prior", why, self.prior)
         from vaekit.loggers import check_available

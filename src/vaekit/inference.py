@@ -76,6 +76,17 @@ def encode(model, images, labels: torch.Tensor | None = None,
     return means, (kls if kls.shape[1] else None)
 
 
+def encode_spread(model, images, labels: torch.Tensor | None = None,
+                  batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and standard deviations (N, D) of every image (zeros for an AE's point)."""
+    def fn(x, y):
+        q = model.encode(x, y)
+        return q.mode(), q.std
+
+    means, stds = map_batches(model, fn, images, labels, batch_size)
+    return means, stds
+
+
 def reconstruct(model, images, labels: torch.Tensor | None = None,
                 batch_size: int | None = None) -> torch.Tensor:
     """Decoded posterior means (N, C, H, W) in [0, 1]."""

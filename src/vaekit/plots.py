@@ -117,11 +117,18 @@ def bars(series: dict[str, list[float]], path: str | Path, title: str, xlabel: s
     return _figure_png(fig, path)
 
 
+def pil_image(image) -> Image.Image:
+    """A Pillow image of one image tensor (C, H, W) in [0, 1] or a uint8 array (H, W, C);
+    one channel becomes greyscale ("L")."""
+    if isinstance(image, torch.Tensor):
+        image = (image.detach().float().clamp(0, 1).cpu() * 255).round().byte().permute(1, 2, 0).numpy()
+    return Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+
+
 def save_image(image: torch.Tensor, path: str | Path) -> Path:
     """Write one image (C, H, W) in [0, 1] at its own size, atomically; the format follows the
     suffix (PNG when there is none Pillow knows)."""
-    arr = (image.detach().float().clamp(0, 1).cpu() * 255).round().byte().permute(1, 2, 0).numpy()
-    img = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
+    img = pil_image(image)
     fmt = Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
     return atomic_write(path, lambda p: img.save(p, format=fmt))
 

@@ -18,7 +18,7 @@ import math
 
 import torch
 
-LOG_2PI = math.log(2 * math.pi)
+from vaekit.models.posterior import gaussian_log_density
 
 
 def kl_decomposition(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
@@ -29,8 +29,7 @@ def kl_decomposition(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, 
     """
     m = z.shape[0]
     # log q(z_i,d | x_j) for every pair (i, j) and dimension d: (M, M, D)
-    diff = z[:, None, :] - mean[None, :, :]
-    log_q_pairs = -0.5 * (diff.pow(2) * torch.exp(-logvar[None]) + logvar[None] + LOG_2PI)
+    log_q_pairs = gaussian_log_density(z[:, None, :], mean[None], logvar[None])
     n = max(dataset_size, m)
     own, other = -math.log(n), (math.log((n - 1) / (n * (m - 1))) if m > 1 else -math.inf)
     log_w = torch.full((m, m), other, dtype=z.dtype, device=z.device)

@@ -156,9 +156,10 @@ class _Trainer:
             if self.splits.train.labels is None or not data.class_names:
                 raise VaekitError(f"{cfg.model}: {cfg.data} has no class labels to condition on", "model")
             num_classes = len(data.class_names)
-        mcfg = ModelConfig(cfg.model, cfg.backbone, self.splits.train.shape, cfg.latent_dim,
-                           list(cfg.hidden), list(cfg.channels), num_classes, cfg.activation, cfg.prior,
-                           cfg.pseudo_inputs, cfg.attention)
+        mcfg = ModelConfig(model=cfg.model, backbone=cfg.backbone, image_shape=self.splits.train.shape,
+                           latent_dim=cfg.latent_dim, hidden=list(cfg.hidden), channels=list(cfg.channels),
+                           num_classes=num_classes, activation=cfg.activation, prior=cfg.prior,
+                           pseudo_inputs=cfg.pseudo_inputs, attention=cfg.attention)
         self.raw = build_model(mcfg)
         self.objective = OBJECTIVES[cfg.objective].fn
         device_type = self.fabric.device.type

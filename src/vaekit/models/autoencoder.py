@@ -22,7 +22,7 @@ from vaekit.config import whole_number
 from vaekit.errors import SettingError, VaekitError
 from vaekit.models.backbones import ACTIVATIONS, BACKBONES
 from vaekit.models.posterior import POSTERIORS
-from vaekit.models.priors import PRIORS
+from vaekit.models.priors import PRIORS, prior_problem
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class ModelConfig:
         if not whole_number(self.pseudo_inputs, 1, 100_000):
             raise SettingError("pseudo_inputs", "an integer from 1 to 100000", self.pseudo_inputs)
         self.pseudo_inputs = int(self.pseudo_inputs)
-        why = getattr(PRIORS[self.prior], "check", lambda config: None)(self)
+        why = prior_problem(self.prior, self.model, self.conditional)
         if why:
             raise SettingError("prior", why, self.prior)
         if MODELS[self.model].conditional and self.num_classes < 1:

@@ -19,6 +19,11 @@ import torch
 LOG_2PI = math.log(2 * math.pi)
 
 
+def gaussian_log_density(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mean, exp(logvar)) per dimension, broadcast over the shapes given (not summed)."""
+    return -0.5 * ((z - mean).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI)
+
+
 class DiagonalGaussian:
     """q(z|x) = N(mean, diag(exp(logvar))), as a VAE's encoder produces it.
 
@@ -50,7 +55,7 @@ class DiagonalGaussian:
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log q(z|x) for codes z of shape (..., B, D), summed over D -> (..., B)."""
-        return -0.5 * (((z - self.mean) ** 2) * torch.exp(-self.logvar) + self.logvar + LOG_2PI).sum(-1)
+        return gaussian_log_density(z, self.mean, self.logvar).sum(-1)
 
     def kl(self) -> torch.Tensor:
         """KL(q(z|x) || p(z)) per image in nats, (B,), against the model's prior (N(0, I) when
@@ -73,6 +78,11 @@ class PointPosterior:
     def __init__(self, code: torch.Tensor, prior=None):
         self.mean = code
         self.prior = prior
+
+    @property
+    def std(self) -> torch.Tensor:
+        """Zeros, (B, D): a point has no spread."""
+        return torch.zeros_like(self.mean)
 
     def sample(self, generator: torch.Generator | None = None, n: int | None = None) -> torch.Tensor:
         """The code itself, (B, D), or n copies of it, (n, B, D)."""

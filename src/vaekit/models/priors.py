@@ -76,12 +76,12 @@ class VampPrior(nn.Module):
         self._owner = None
 
     @staticmethod
-    def check(config) -> str | None:
-        """Why ``config`` cannot have this prior (None when it can)."""
+    def check(model: str, conditional: bool) -> str | None:
+        """Why a model of kind ``model`` (conditional or not) cannot have this prior (None: it can)."""
         from vaekit.models.autoencoder import MODELS
         from vaekit.models.posterior import POSTERIORS
 
-        if not POSTERIORS[MODELS[config.model].posterior].variational or config.conditional:
+        if not POSTERIORS[MODELS[model].posterior].variational or conditional:
             return "an unconditional variational model (vae) for the vamp prior"
         return None
 
@@ -97,9 +97,10 @@ class VampPrior(nn.Module):
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z) for codes (..., D) -> (...)."""
+        from vaekit.models.posterior import gaussian_log_density
+
         mean, logvar = self.components()
-        diff = z.float().unsqueeze(-2) - mean  # (..., K, D)
-        per_k = -0.5 * (diff.pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
+        per_k = gaussian_log_density(z.float().unsqueeze(-2), mean, logvar).sum(-1)  # (..., K)
         return torch.logsumexp(per_k, -1) - math.log(mean.shape[0])
 
     def sample(self, n: int, generator: torch.Generator | None = None,
@@ -119,3 +120,10 @@ class VampPrior(nn.Module):
 
 
 PRIORS: dict[str, type[nn.Module]] = {"normal": StandardNormal, "vamp": VampPrior}
+
+
+def prior_problem(prior: str, model: str, conditional: bool) -> str | None:
+    """Why a model of kind ``model`` cannot have ``prior`` (a prior may say, through its static
+    ``check``), or None when it can."""
+    check = getattr(PRIORS[prior], "check", None)
+    return check(model, conditional) if check is not None else None

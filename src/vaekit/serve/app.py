@@ -100,7 +100,7 @@ def _int(body: dict, key: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def _png_response(image: torch.Tensor) -> Response:
+def _png_response(image) -> Response:
     return Response(png(image), media_type="image/png", headers={"cache-control": "no-store"})
 
 
@@ -231,10 +231,7 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         def work():
             from vaekit.plots import grid_array
 
-            images = run.sample(n, str(sampler), seed, label)
-            arr = grid_array(images, nrow=8)
-            return torch.from_numpy(arr).permute(2, 0, 1).float() / 255 if arr.ndim == 3 else \
-                torch.from_numpy(arr)[None].float() / 255
+            return grid_array(run.sample(n, str(sampler), seed, label), nrow=8)
         return _png_response(await run_in_threadpool(work))
 
     # ------------------------------------------------------------------ training

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from vaekit.errors import VaekitError
 from vaekit.run import Run
@@ -42,11 +41,12 @@ def run_id(path: Path) -> str:
     return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
 
 
-def png(image: torch.Tensor) -> bytes:
-    """One image (C, H, W) in [0, 1] as PNG bytes."""
-    arr = (image.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+def png(image) -> bytes:
+    """One image (C, H, W) in [0, 1], or a uint8 array (H, W, C) such as a grid, as PNG bytes."""
+    from vaekit.plots import pil_image
+
     buf = io.BytesIO()
-    Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(buf, format="PNG", compress_level=1)
+    pil_image(image).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 
@@ -78,16 +78,10 @@ class Loaded:
     @cached_property
     def _encoded(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior means and standard deviations (N, D) of the test split."""
-        from vaekit.inference import map_batches
-
-        def fn(x, y):
-            q = self.model.encode(x, y)
-            std = q.std if hasattr(q, "std") else torch.zeros_like(q.mode())
-            return q.mode(), std
+        from vaekit.inference import encode_spread
 
         with self.lock, torch.inference_mode():
-            mean, std = map_batches(self.model, fn, self.test)
-        return mean, std
+            return encode_spread(self.model, self.test)
 
     @cached_property
     def plane(self) -> dict:
@@ -118,7 +112,7 @@ class Loaded:
         lo = torch.quantile(xy, 0.005, dim=0) if len(xy) > 1 else xy.min(0).values
         hi = torch.quantile(xy, 0.995, dim=0) if len(xy) > 1 else xy.max(0).values
         return {
-            "points": [[round(float(a), 4), round(float(b), 4)] for a, b in xy.tolist()],
+            "points": xy.round(decimals=4).tolist(),
             "index": keep.tolist(),
             "labels": labels[keep].tolist() if labels is not None else None,
             "class_names": self.run.class_names,
@@ -136,9 +130,7 @@ class Loaded:
         for a conditional model: class 0 when unknown]."""
         with self.lock, torch.inference_mode():
             q = self.model.encode(image[None], self._label(label, 1))
-            mean = q.mode()[0]
-            std = q.std[0] if hasattr(q, "std") else torch.zeros_like(mean)
-        return mean.float(), std.float()
+        return q.mode()[0].float(), q.std[0].float()
 
     def _label(self, label: int | None, n: int) -> torch.Tensor | None:
         if not self.model.conditional:
@@ -166,11 +158,13 @@ class Loaded:
 
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int,
                     label: int | None = None) -> torch.Tensor:
-        """Decode ``steps`` codes on the line from image a's code to image b's: (steps, C, H, W)."""
-        za, zb = self.code_of(a, label)[0], self.code_of(b, label)[0]
-        t = torch.linspace(0, 1, steps)[:, None]
+        """Decode ``steps`` codes on the line from image a's code to image b's: (steps, C, H, W);
+        a conditional model keeps ``label`` (class 0 when unknown) along the way."""
+        from vaekit.tasks.latent import interpolate
+
+        label = int(self._label(label, 1)[0]) if self.model.conditional else None
         with self.lock, torch.inference_mode():
-            return self.model.decode((1 - t) * za + t * zb, self._label(label, steps))
+            return interpolate(self.model, a, b, steps, label)
 
     def test_label(self, index: int) -> int | None:
         """The class of test image ``index`` (None for unlabelled data)."""

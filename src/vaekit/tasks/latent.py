@@ -30,17 +30,20 @@ def manifold(model, n: int = 20, span: float = 3.0) -> torch.Tensor:
 
 
 @torch.no_grad()
-def interpolate(model, a: torch.Tensor, b: torch.Tensor, steps: int = 10) -> torch.Tensor:
+def interpolate(model, a: torch.Tensor, b: torch.Tensor, steps: int = 10,
+                label: int | None = None) -> torch.Tensor:
     """Decode ``steps`` points on the line between the posterior means of images a and b.
 
-    a, b: (C, H, W) in [0, 1]. Returns (steps, C, H, W); the first and last are the
-    reconstructions of a and b.
+    a, b: (C, H, W) in [0, 1]. label: the class both are encoded and decoded with, for a
+    conditional model. Returns (steps, C, H, W); the first and last are the reconstructions of
+    a and b.
     """
     device = _device(model)
-    za = model.encode(a[None].to(device)).mode()
-    zb = model.encode(b[None].to(device)).mode()
+    y1 = torch.tensor([label], device=device) if label is not None else None
+    za = model.encode(a[None].to(device), y1).mode()
+    zb = model.encode(b[None].to(device), y1).mode()
     t = torch.linspace(0, 1, steps, device=device)[:, None]
-    return model.decode((1 - t) * za + t * zb).cpu()
+    return model.decode((1 - t) * za + t * zb, y1.expand(steps) if y1 is not None else None).cpu()
 
 
 @torch.no_grad()

@@ -16,6 +16,8 @@ import math
 import torch
 from torch import nn
 
+from vaekit.models.posterior import DiagonalGaussian, gaussian_log_density
+
 HIDDEN = 512
 STEPS = 4000  # at most: 30 passes over the codes, and at least 500 steps for small sets
 BATCH = 256
@@ -36,12 +38,9 @@ class CodeVAE(nn.Module):
 
     def loss(self, z: torch.Tensor) -> torch.Tensor:
         """Negative ELBO per code, averaged: Gaussian likelihood with variance gamma + KL."""
-        mean, logvar = self.encoder(z).chunk(2, dim=1)
-        u = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
-        recon = 0.5 * ((z - self.decoder(u)).pow(2) / self.log_gamma.exp() + self.log_gamma
-                       + math.log(2 * math.pi)).sum(1)
-        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
-        return (recon + kl).mean()
+        q = DiagonalGaussian(*self.encoder(z).chunk(2, dim=1))  # against N(0, I)
+        recon = -gaussian_log_density(z, self.decoder(q.sample()), self.log_gamma).sum(1)
+        return (recon + q.kl()).mean()
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -75,7 +74,7 @@ def two_stage(run, seed: int = 0) -> CodeVAE:
     from safetensors.torch import load_file, save_file
 
     from vaekit.files import atomic_write
-    from vaekit.inference import map_batches
+    from vaekit.inference import encode_spread
 
     path = run.path / "two_stage.safetensors"
     net = CodeVAE(run.model.latent_dim)
@@ -85,14 +84,7 @@ def two_stage(run, seed: int = 0) -> CodeVAE:
             return net.eval()
         except Exception:  # noqa: BLE001 -- a damaged or outdated cache is refitted below
             pass
-    model = run.model
-
-    def fn(x, y):
-        q = model.encode(x, y)
-        std = q.std if hasattr(q, "std") else torch.zeros_like(q.mode())
-        return q.mode(), std
-
-    mean, std = map_batches(model, fn, run.splits.train)
+    mean, std = encode_spread(run.model, run.splits.train)
     steps = min(STEPS, max(500, 30 * math.ceil(len(mean) / BATCH)))
     net = fit_code_vae(mean.float(), std.float(), seed, steps=steps)
     atomic_write(path, lambda p: save_file(net.state_dict(), str(p)))
