@@ -15,7 +15,7 @@ import vaekit
 from vaekit.checkpoint import save
 from vaekit.config import TrainConfig
 from vaekit.errors import SettingError
-from vaekit.models import BACKBONES, MODELS, build_model
+from vaekit.models import BACKBONES, MODELS, PRIORS, build_model
 from vaekit.objectives import OBJECTIVES, Batch, Objective
 
 
@@ -30,11 +30,23 @@ def _valid(model: str, objective: str) -> bool:
 COMBOS = [(m, b, o) for m in MODELS for b in BACKBONES for o in OBJECTIVES if _valid(m, o)]
 # Resuming exercises the trainer, which sees a model only through its objective: every model x
 # objective on the MLP, and every backbone under every model with the ELBO, cover it.
-RESUME_COMBOS = [c for c in COMBOS if c[1] == "mlp" or c[2] == "elbo"]
+RESUME_COMBOS = [(*c, None) for c in COMBOS if c[1] == "mlp" or c[2] == "elbo"]
+# and every learnt prior under the objectives that estimate its KL by sampling
+RESUME_COMBOS += [("vae", "mlp", o, p) for p in PRIORS if p not in ("normal", "codebook") for o in ("elbo", "iwae")]
 
 
-def _config(tiny_data, tmp_path, model, backbone, objective, name="run") -> TrainConfig:
-    return TrainConfig(data=str(tiny_data), model=model, backbone=backbone, objective=objective,
+def _latent(model: str, backbone: str, image_shape, channels, size: int) -> int:
+    """``size``, or for a VQ-VAE on a convolutional encoder the size its code grid fixes."""
+    if model != "vqvae" or backbone == "mlp":
+        return size
+    from vaekit.models.backbones import conv_sizes
+
+    h, w = conv_sizes(*image_shape[1:], len(channels))[-1]
+    return h * w
+
+
+def _config(tiny_data, tmp_path, model, backbone, objective, name="run", prior=None) -> TrainConfig:
+    return TrainConfig(data=str(tiny_data), model=model, backbone=backbone, objective=objective, prior=prior,
                        k=2 if objective == "iwae" else 1, out=str(tmp_path / name), **TINY)
 
 
@@ -53,8 +65,8 @@ def test_every_registered_kind_is_covered():
 def test_terms_are_finite_and_steps_lower_the_loss(model, backbone, objective):
     torch.manual_seed(0)
     classes = 2 if MODELS[model].conditional else 0
-    net = build_model(model=model, backbone=backbone, image_shape=(1, 8, 8), latent_dim=3, hidden=[32],
-                      channels=[8, 16], num_classes=classes)
+    net = build_model(model=model, backbone=backbone, image_shape=(1, 8, 8), hidden=[32], channels=[8, 16],
+                      latent_dim=_latent(model, backbone, (1, 8, 8), [8, 16], 3), num_classes=classes)
     templates = (torch.rand(4, 1, 8, 8) > 0.5).float()  # four patterns to learn, each seen 4 times
     x = templates.repeat(4, 1, 1, 1)
     y = torch.arange(16) % 2 if classes else None
@@ -78,8 +90,8 @@ def test_terms_are_finite_and_steps_lower_the_loss(model, backbone, objective):
 @pytest.mark.parametrize("model,backbone", [(m, b) for m in MODELS for b in BACKBONES])
 def test_save_then_load_gives_identical_outputs(model, backbone, tmp_path):
     classes = 3 if MODELS[model].conditional else 0
-    net = build_model(model=model, backbone=backbone, image_shape=(3, 10, 6), latent_dim=4, hidden=[16],
-                      channels=[4, 8], num_classes=classes).eval()
+    net = build_model(model=model, backbone=backbone, image_shape=(3, 10, 6), hidden=[16], channels=[4, 8],
+                      latent_dim=_latent(model, backbone, (3, 10, 6), [4, 8], 4), num_classes=classes).eval()
     x, y = torch.rand(5, 3, 10, 6), (torch.arange(5) % 3 if classes else None)
     save(net, tmp_path / "run")
     back = vaekit.load(tmp_path / "run")
@@ -91,10 +103,10 @@ def test_save_then_load_gives_identical_outputs(model, backbone, tmp_path):
         assert torch.equal(back.sample(3, g[0]), net.sample(3, g[1]))
 
 
-@pytest.mark.parametrize("model,backbone,objective", RESUME_COMBOS)
-def test_interrupted_run_resumes_to_the_same_result(model, backbone, objective, tiny_data, tmp_path,
+@pytest.mark.parametrize("model,backbone,objective,prior", RESUME_COMBOS)
+def test_interrupted_run_resumes_to_the_same_result(model, backbone, objective, prior, tiny_data, tmp_path,
                                                     monkeypatch):
-    cfg = _config(tiny_data, tmp_path, model, backbone, objective, "whole")
+    cfg = _config(tiny_data, tmp_path, model, backbone, objective, "whole", prior)
     whole = vaekit.fit(cfg)
     names = [f"{split}_{t}" for split in ("train", "val") for t in ("loss",)]
     rows = _metrics(whole)

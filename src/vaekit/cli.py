@@ -116,6 +116,29 @@ def train(
     fit(resume=resume) if resume is not None else fit(cfg)
 
 
+@app.command("train-prior")
+def train_prior_cmd(
+    run: RunPath,
+    epochs: Annotated[int, typer.Option(help="Passes over the training images' code grids.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Code grids per step.")] = 128,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = 3e-3,
+    seed: Annotated[int, typer.Option(help="Seed for the initialisation and the batch order.")] = 0,
+) -> None:
+    """Fit a VQ-VAE run's PixelCNN prior to its training codes; sampling uses it from then on."""
+    from vaekit.tasks.train_prior import train_prior
+
+    _at_least(epochs, 1, "epochs", 10_000)
+    _at_least(batch_size, 1, "batch_size", 65_536)
+    _finite_positive(lr, "lr")
+    r = _open(run)
+    result = train_prior(r, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    held = result.get("test_bits_per_image", result.get("val_bits_per_image"))
+    print(f"PixelCNN prior over the {'x'.join(map(str, result['grid']))} code grid: "
+          f"{result['train_bits_per_image']:.1f} bits per image on the training codes"
+          + (f", {held:.1f} on held-out ones" if held is not None else "")
+          + f" (uniform: {result['uniform_bits_per_image']:.1f}); saved in {r.path}")
+
+
 @app.command()
 def sample(
     run: RunPath,
@@ -123,7 +146,7 @@ def sample(
     seed: Annotated[int, typer.Option(help="Seed for the draws.")] = 0,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/sample.png).")] = None,
     nrow: Annotated[int, typer.Option(help="Images per grid row.")] = 8,
-    sampler: Annotated[str, typer.Option(help="prior (z from the model's prior, N(0, I)), gmm (a Gaussian mixture fitted to the training codes) or two-stage (a second VAE fitted to them); see `vaekit models`.")] = "prior",
+    sampler: Annotated[str, typer.Option(help="prior (z from the model's prior: N(0, I), a vqvae's PixelCNN), gmm (a Gaussian mixture fitted to the training codes) or two-stage (a second VAE fitted to them); see `vaekit models`.")] = "prior",
     components: Annotated[int, typer.Option(help="Mixture components for --sampler gmm.")] = 10,
     class_: Annotated[str | None, typer.Option("--class", help="For a conditional (cvae) run: the class to generate (index or name).")] = None,
 ) -> None:
@@ -136,6 +159,10 @@ def sample(
     labels = torch.full((n,), r.class_index(class_)) if class_ is not None else None
     _at_least(components, 1, "components", 1000)
     options = {"components": components} if sampler == "gmm" else {}
+    prior = r.model.prior
+    if sampler == "prior" and hasattr(prior, "fitted") and not bool(prior.fitted):
+        _note(f"{r.path}: its PixelCNN prior is not fitted yet, so these are uniform draws from the codebook; "
+              f"fit it with `vaekit train-prior {r.path}`")
     _save_grid(r.sample(n, sampler, seed, labels, **options), _output(output, r, "sample.png"), nrow)
 
 

@@ -106,16 +106,25 @@ class DataSettings:
 class ModelSettings:
     """The network: which model kind, backbone and prior, and their sizes."""
 
-    model: str = setting("vae", "Model kind: ae, vae or cvae (conditioned on the class label); see `vaekit models`.",
+    model: str = setting("vae", "Model kind: ae, vae, cvae (conditioned on the class label) or vqvae; see `vaekit models`.",
                          choices=_registry("vaekit.models", "MODELS"))
     backbone: str = setting("mlp", "Network: mlp, conv or resnet; see `vaekit models`.",
                             choices=_registry("vaekit.models", "BACKBONES"))
-    prior: str = setting("normal", "Prior over the code: normal (N(0, I)) or vamp (VampPrior, a mixture of "
-                         "posteriors at learnt pseudo-inputs); see `vaekit models`.",
-                         choices=_registry("vaekit.models", "PRIORS"))
+    prior: str | None = setting(None, "Prior over the code: normal (N(0, I)), vamp (VampPrior, a mixture of "
+                                "posteriors at learnt pseudo-inputs), two-layer (a second stochastic layer) or codebook (a "
+                                "vqvae's); default: the "
+                                "model's own (codebook for vqvae), else normal; see `vaekit models`.",
+                                choices=_registry("vaekit.models", "PRIORS"))
     attention: bool = setting(False, "resnet backbone: self-attention at the lowest resolution.")
     pseudo_inputs: int = setting(500, "Pseudo-inputs of the vamp prior (its mixture's components).",
                                  check=_int_at_least(1, 100_000), expected="an integer from 1 to 100000")
+    codebook_size: int = setting(512, "vqvae: vectors in the codebook (K).", check=_int_at_least(1, 65536),
+                                 expected="an integer from 1 to 65536")
+    code_dim: int = setting(1, "vqvae: size of each code vector (E); the code is --latent-dim / E of them "
+                            "(on a conv encoder's grid: grid positions x E = --latent-dim).",
+                            check=_int_at_least(1, 65536), expected="an integer from 1 to 65536")
+    top_dim: int = setting(0, "two-layer prior: units of the second stochastic layer (0: half of --latent-dim).",
+                           check=_int_at_least(0, 65536), expected="an integer from 0 to 65536")
     latent_dim: int = setting(20, "Size of the latent code z.", check=_int_at_least(1, MOST_WIDTH),
                               expected=f"an integer from 1 to {MOST_WIDTH}")
     hidden: list[int] = setting(factory=lambda: [400], help="MLP layer widths, comma-separated.",
@@ -131,10 +140,11 @@ class ModelSettings:
 class OptimSettings:
     """The objective and the optimiser."""
 
-    objective: str = setting("elbo", "elbo, iwae (the importance-weighted bound with --k samples), mmd "
-                             "(MMD-VAE / WAE), tcvae (beta-TCVAE) or rae (regularised AE); see "
-                             "`vaekit models`.",
-                             choices=_registry("vaekit.objectives", "OBJECTIVES"))
+    objective: str | None = setting(None, "elbo, iwae (the importance-weighted bound with --k samples), mmd "
+                                    "(MMD-VAE / WAE), tcvae (beta-TCVAE), rae (regularised AE) or vq "
+                                    "(VQ-VAE); default: the model's own (vq for vqvae), else elbo; see "
+                                    "`vaekit models`.",
+                                    choices=_registry("vaekit.objectives", "OBJECTIVES"))
     loss: str = setting("bce", "Reconstruction term: bce or mse.", choices=_registry("vaekit.losses", "RECON_LOSSES"))
     beta: float = setting(1.0, "Weight of the KL term (1 = the ELBO).",
                           check=lambda v: 0 <= v < float("inf"), expected="a number >= 0")
@@ -161,6 +171,9 @@ class OptimSettings:
     # 6: the weight Chen et al. (2018) report disentangling best with on dSprites
     tc_weight: float = setting(6.0, "Weight of the total-correlation term of the tcvae objective (beta-TCVAE).",
                                check=lambda v: 0 <= v < float("inf"), expected="a number >= 0")
+    # 0.25: van den Oord et al. (2017) found results robust from 0.1 to 2.0
+    commitment: float = setting(0.25, "Weight of the commitment cost |z_e - sg(z_q)|^2 of the vq objective.",
+                                check=lambda v: 0 <= v < float("inf"), expected="a number >= 0")
     decoder_l2: float = setting(1e-4, "Weight of the decoder's squared weights in the rae objective (RAE-L2).",
                                 check=lambda v: 0 <= v < float("inf"), expected="a number >= 0")
     epochs: int | None = setting(
@@ -256,11 +269,19 @@ class TrainConfig(RuntimeSettings, OptimSettings, ModelSettings, DataSettings):
 
     def __post_init__(self):
         self.precision = LEGACY_PRECISIONS.get(self.precision, self.precision)
+        from vaekit.models import MODELS
+
+        own = MODELS.get(self.model) if isinstance(self.model, str) else None
+        if self.objective is None:
+            self.objective = own.objective if own is not None and own.objective else "elbo"
+        if self.prior is None:
+            self.prior = own.prior if own is not None and own.prior else "normal"
         check_fields(self)
         from vaekit.objectives import OBJECTIVES
 
         OBJECTIVES[self.objective].check(self, self.objective)
-        from vaekit.models import MODELS
+        if own is not None and own.objective and self.objective != own.objective:
+            raise SettingError("objective", f"{own.objective} for the {self.model} model", self.objective)
         from vaekit.models.priors import prior_problem
 
         # a prior that needs a kind of model says so now, before any data is read (vamp: a VAE)

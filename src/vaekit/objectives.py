@@ -181,6 +181,22 @@ def rae(model, batch: Batch, s) -> dict:
     return {"loss": loss, "recon": recon.detach(), "code": code.detach(), "decoder_l2": smooth.detach()}
 
 
+def vq(model, batch: Batch, s) -> dict:
+    """The VQ-VAE objective (van den Oord et al. 2017): recon + commitment * |z_e - sg(z_q)|^2
+    per image. The codebook itself moves by exponential moving averages in the forward pass
+    (``models.vq.Quantizer``), so no codebook term is needed; ``perplexity`` is exp of the
+    entropy of the batch's code usage, the number of entries effectively in use."""
+    logits, q, _ = model(batch.x, batch.y, samples=1)
+    n = len(batch)
+    recon = reconstruction_sum(logits.float(), batch.target, s.loss) / n
+    commitment = q.commitment.sum() / n
+    counts = torch.bincount(q.indices.flatten(), minlength=model.prior.codebook_size).float()
+    share = counts / counts.sum()
+    perplexity = torch.exp(-(share * torch.log(share.clamp(min=1e-10))).sum())
+    return {"loss": recon + s.commitment * commitment, "recon": recon.detach(),
+            "commitment": commitment.detach(), "perplexity": perplexity}
+
+
 def _plain_kl(s) -> list:
     """The KL variations belong to the elbo objective; elsewhere they would be silently ignored."""
     return [(s.kl_schedule == "constant", "kl_schedule", "constant", s.kl_schedule),
@@ -215,6 +231,10 @@ OBJECTIVES: dict[str, Objective] = {
         (s.k == 1, "k", "1", s.k), *_plain_kl(s),
     ], about="recon + beta * |z|^2 / 2 + decoder_l2 * |decoder weights|^2: the regularised "
              "deterministic AE, RAE-L2 (Ghosh et al. 2020); sample it with --sampler gmm"),
+    "vq": Objective(vq, rules=lambda s: [(s.model == "vqvae", "model", "vqvae", s.model),
+                                         (s.k == 1, "k", "1", s.k), *_plain_kl(s)],
+                    about="recon + commitment * |z_e - sg(z_q)|^2, codebook by EMA: VQ-VAE (van den Oord "
+                          "et al. 2017)"),
     # against a learnt prior (vamp) the MMD would chase a target that chases the codes back
     "mmd": Objective(mmd, rules=lambda s: [(s.k == 1, "k", "1", s.k), *_plain_kl(s),
                                            (s.prior == "normal", "prior", "normal", s.prior)],

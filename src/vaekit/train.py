@@ -8,6 +8,7 @@ forward, loss, backward, fused Adam. Nothing reads a value back to Python except
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
@@ -30,7 +31,7 @@ from vaekit.checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from vaekit.config import TrainConfig, resolve_length
+from vaekit.config import ModelSettings, TrainConfig, resolve_length
 from vaekit.corrupt import parse_corruption
 from vaekit.datasets import Dataset, to_float
 from vaekit.datasets.binarize import binarize
@@ -156,10 +157,8 @@ class _Trainer:
             if self.splits.train.labels is None or not data.class_names:
                 raise VaekitError(f"{cfg.model}: {cfg.data} has no class labels to condition on", "model")
             num_classes = len(data.class_names)
-        mcfg = ModelConfig(model=cfg.model, backbone=cfg.backbone, image_shape=self.splits.train.shape,
-                           latent_dim=cfg.latent_dim, hidden=list(cfg.hidden), channels=list(cfg.channels),
-                           num_classes=num_classes, activation=cfg.activation, prior=cfg.prior,
-                           pseudo_inputs=cfg.pseudo_inputs, attention=cfg.attention)
+        mcfg = ModelConfig(**dataclasses.asdict(cfg.section(ModelSettings)),
+                           image_shape=self.splits.train.shape, num_classes=num_classes)
         self.raw = build_model(mcfg)
         self.objective = OBJECTIVES[cfg.objective].fn
         device_type = self.fabric.device.type

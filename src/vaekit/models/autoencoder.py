@@ -28,11 +28,14 @@ from vaekit.models.priors import PRIORS, prior_problem
 @dataclass(frozen=True)
 class ModelKind:
     """A registered model: its posterior kind (``POSTERIORS``), whether it needs labels, one line
-    of description and the paper it comes from."""
+    of description and the paper it comes from; objective / prior: the ones it trains with when
+    none is chosen (None: elbo / normal), and the only ones it accepts."""
 
     posterior: str
     conditional: bool = False
     about: str = ""
+    objective: str | None = None
+    prior: str | None = None
 
 
 MODELS: dict[str, ModelKind] = {
@@ -40,6 +43,9 @@ MODELS: dict[str, ModelKind] = {
     "vae": ModelKind("gaussian", about="variational autoencoder (Kingma & Welling 2014)"),
     "cvae": ModelKind("gaussian", conditional=True,
                       about="VAE conditioned on the class label (Sohn et al. 2015)"),
+    "vqvae": ModelKind("quantized", objective="vq", prior="codebook",
+                       about="VQ-VAE: codes on a grid, each the nearest of --codebook-size learnt vectors, "
+                             "sampled through a PixelCNN prior (van den Oord et al. 2017)"),
 }
 
 
@@ -63,11 +69,16 @@ class ModelConfig:
     channels: list[int] = field(default_factory=lambda: [32, 64, 64, 64])
     num_classes: int = 0
     activation: str = "relu"
-    prior: str = "normal"
+    prior: str | None = None  # None: the model kind's own (normal for most)
     pseudo_inputs: int = 500  # the vamp prior's K
     attention: bool = False  # the resnet backbone's self-attention at the lowest resolution
+    codebook_size: int = 512  # a vqvae's K
+    code_dim: int = 1  # a vqvae's E: the code is cut into latent_dim / E vectors of E dims
+    top_dim: int = 0  # the two-layer prior's second latent layer (0: half of latent_dim)
 
     def __post_init__(self):
+        if self.prior is None and self.model in MODELS:
+            self.prior = MODELS[self.model].prior or "normal"
         for name, registry in (("model", MODELS), ("backbone", BACKBONES), ("prior", PRIORS),
                                ("activation", ACTIVATIONS)):
             if not isinstance(getattr(self, name), str) or getattr(self, name) not in registry:
@@ -102,6 +113,16 @@ class ModelConfig:
         if not whole_number(self.pseudo_inputs, 1, 100_000):
             raise SettingError("pseudo_inputs", "an integer from 1 to 100000", self.pseudo_inputs)
         self.pseudo_inputs = int(self.pseudo_inputs)
+        for name, low in (("codebook_size", 1), ("code_dim", 1), ("top_dim", 0)):
+            if not whole_number(getattr(self, name), low, 65536):
+                raise SettingError(name, f"an integer from {low} to 65536", getattr(self, name))
+            setattr(self, name, int(getattr(self, name)))
+        if self.model == "vqvae":
+            from vaekit.models.vq import vq_problem
+
+            why = vq_problem(self)
+            if why:
+                raise SettingError("latent_dim", why, self.latent_dim)
         why = prior_problem(self.prior, self.model, self.conditional)
         if why:
             raise SettingError("prior", why, self.prior)
@@ -151,8 +172,9 @@ class AutoEncoder(nn.Module):
         if hasattr(self.prior, "bind"):  # a prior built from the model's own encoder (vamp)
             self.prior.bind(self)
         # a conditional model's head reads [encoder features, one-hot label]
-        self.head = nn.Linear(self.encoder.out_features + config.num_classes,
-                              self.kind.params_per_dim * config.latent_dim)
+        features = self.encoder.out_features + config.num_classes
+        self.head = (nn.Linear(features, self.kind.params_per_dim * config.latent_dim)
+                     if self.kind.head is None else self.kind.head(features, config, self.encoder))
 
     @property
     def latent_dim(self) -> int:

@@ -85,6 +85,7 @@ class ConvEncoder(nn.Module):
             c_in = c_out
         self.net = nn.Sequential(*blocks, nn.Flatten())
         fh, fw = conv_sizes(h, w, len(channels))[-1]
+        self.feature_shape = (channels[-1], fh, fw)  # before flattening: where a VQ grid sits
         self.out_features = channels[-1] * fh * fw
         self.to(memory_format=CHANNELS_LAST)
 

@@ -116,11 +116,14 @@ class PosteriorKind:
 
     params_per_dim: head outputs per latent dimension. build: (head output (B, params*D), prior)
     -> posterior. variational: whether codes are random (a likelihood and a KL exist).
+    head: (encoder features F, model config, encoder) -> the head module, for a posterior that
+    needs more than a Linear layer to params*D outputs (None: that Linear).
     """
 
     params_per_dim: int
     build: Callable
     variational: bool
+    head: Callable | None = None
 
 
 def _gaussian(head_out: torch.Tensor, prior) -> DiagonalGaussian:
@@ -128,7 +131,19 @@ def _gaussian(head_out: torch.Tensor, prior) -> DiagonalGaussian:
     return DiagonalGaussian(mean, logvar, prior)
 
 
+def _quantized(code, prior):
+    code.prior = prior  # the head (models.vq.Quantizer) already built it
+    return code
+
+
+def _quantizer_head(in_features: int, config, encoder):
+    from vaekit.models.vq import Quantizer
+
+    return Quantizer(in_features, config, encoder)
+
+
 POSTERIORS: dict[str, PosteriorKind] = {
     "point": PosteriorKind(1, PointPosterior, variational=False),
     "gaussian": PosteriorKind(2, _gaussian, variational=True),
+    "quantized": PosteriorKind(1, _quantized, variational=False, head=_quantizer_head),
 }

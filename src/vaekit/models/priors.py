@@ -119,11 +119,20 @@ class VampPrior(nn.Module):
         return None
 
 
-PRIORS: dict[str, type[nn.Module]] = {"normal": StandardNormal, "vamp": VampPrior}
+from vaekit.models.two_layer import TwoLayerPrior  # noqa: E402 -- each in its own file
+from vaekit.models.vq import CodebookPrior  # noqa: E402
+
+PRIORS: dict[str, type[nn.Module]] = {"normal": StandardNormal, "vamp": VampPrior, "codebook": CodebookPrior,
+                                      "two-layer": TwoLayerPrior}
 
 
 def prior_problem(prior: str, model: str, conditional: bool) -> str | None:
-    """Why a model of kind ``model`` cannot have ``prior`` (a prior may say, through its static
-    ``check``), or None when it can."""
+    """Why a model of kind ``model`` cannot have ``prior`` (a model kind may name the only prior
+    it takes; a prior may say, through its static ``check``), or None when it can."""
+    from vaekit.models.autoencoder import MODELS
+
+    own = MODELS[model].prior if model in MODELS else None
+    if own is not None and prior != own:
+        return f"{own} for the {model} model"
     check = getattr(PRIORS[prior], "check", None)
     return check(model, conditional) if check is not None else None

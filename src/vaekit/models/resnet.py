@@ -72,6 +72,7 @@ class ResNetEncoder(nn.Module):
         layers += [norm(c_in), nn.SiLU(), nn.Flatten()]
         self.net = nn.Sequential(*layers)
         fh, fw = conv_sizes(h, w, len(channels))[-1]
+        self.feature_shape = (c_in, fh, fw)  # before flattening: where a VQ grid sits
         self.out_features = c_in * fh * fw
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

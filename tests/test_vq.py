@@ -1,0 +1,112 @@
+"""VQ-VAE: the codebook follows its vectors, the PixelCNN prior is causal and learns, and the
+whole path -- train, train-prior, sample -- works from the command line on MNIST."""
+
+import json
+import math
+
+import pytest
+import torch
+from conftest import run_here
+
+from vaekit.errors import SettingError
+from vaekit.models import build_model
+from vaekit.models.pixelcnn import GatedPixelCNN
+from vaekit.models.vq import grid_shape
+
+
+def test_a_codebook_update_moves_entries_toward_their_assigned_vectors():
+    model = build_model(model="vqvae", latent_dim=4, code_dim=2, codebook_size=3, hidden=[8]).train()
+    q = model.head
+    q.codebook.copy_(torch.tensor([[0.0, 0.0], [10.0, 10.0], [-10.0, 10.0]]))
+    q.embed_sum.copy_(q.codebook)
+    q.cluster_size.fill_(1.0)
+    z = torch.tensor([[1.0, 1.0], [1.2, 0.8], [9.0, 9.0]])  # two near entry 0, one near entry 1
+    idx = q.nearest(z)
+    assert idx.tolist() == [0, 0, 1]
+    before = q.codebook.clone()
+    q.update(z, idx)
+    # each used entry moved toward the mean of its vectors; the unused one stayed put
+    for k, target in ((0, z[:2].mean(0)), (1, z[2])):
+        assert (q.codebook[k] - target).norm() < (before[k] - target).norm()
+    assert torch.allclose(q.codebook[2], before[2], atol=1e-3)
+
+
+def test_quantized_codes_are_codebook_entries_and_gradients_pass_straight_through():
+    torch.manual_seed(0)
+    model = build_model(model="vqvae", latent_dim=6, code_dim=2, codebook_size=5, hidden=[8]).eval()
+    x = torch.rand(4, 1, 28, 28, requires_grad=True)
+    q = model.encode(x)
+    assert q.indices.shape == (4, 3)
+    assert torch.allclose(q.mode(), model.head.lookup(q.indices), atol=1e-6)
+    q.mode().sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_the_code_grid_is_the_encoders_feature_map_on_a_conv_backbone():
+    model = build_model(model="vqvae", backbone="conv", channels=[8, 16], latent_dim=7 * 7 * 4, code_dim=4)
+    assert model.head.grid == (7, 7)
+    assert model.encode(torch.rand(2, 1, 28, 28)).indices.shape == (2, 49)
+    with pytest.raises(SettingError, match="latent_dim.*196 for a VQ-VAE on the conv backbone"):
+        build_model(model="vqvae", backbone="conv", channels=[8, 16], latent_dim=20, code_dim=4)
+    assert grid_shape(16) == (4, 4) and grid_shape(12) == (3, 4) and grid_shape(7) == (1, 7)
+
+
+def test_the_pixelcnn_is_causal():
+    torch.manual_seed(0)
+    net = GatedPixelCNN(7, channels=16, layers=3).eval()
+    idx = torch.randint(7, (1, 4, 5))
+    base = net(idx).detach()
+    for r in range(4):
+        for c in range(5):
+            changed = idx.clone()
+            changed[0, r, c] = (changed[0, r, c] + 1) % 7
+            diff = (net(changed).detach() - base).abs().sum(1)[0]  # (rows, cols)
+            flat = diff.flatten()
+            here = r * 5 + c
+            assert float(flat[: here + 1].max()) == 0.0, (r, c)  # no position before it, nor itself
+            if here + 1 < 20:
+                assert float(flat[here + 1 :].max()) > 0.0  # and some after it do see it
+
+
+def test_the_pixelcnn_learns_a_grid_distribution():
+    # grids whose every position copies the first: after fitting, later positions are near-certain
+    torch.manual_seed(0)
+    net = GatedPixelCNN(6, channels=16, layers=3)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    first = torch.randint(6, (256,))
+    grids = first[:, None, None].expand(256, 3, 3).contiguous()
+    start = float(-net.log_prob(grids).mean().detach())
+    for _ in range(150):
+        loss = -net.log_prob(grids).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert start > 9 * math.log(6) * 0.9
+    assert float(-net.log_prob(grids).mean()) < math.log(6) + 1.0  # the first position's entropy
+    drawn = net.eval().sample(50, (3, 3), torch.Generator().manual_seed(0))
+    assert (drawn == drawn[:, :1, :1]).float().mean() > 0.9
+
+
+def test_train_prior_then_sample_from_the_command_line(tmp_path):
+    run = tmp_path / "vq"
+    run_here("train", "--data", "mnist", "--classes", "1", "--model", "vqvae", "--latent-dim", "8",
+             "--codebook-size", "64", "--epochs", "1", "--no-progress", "--out", str(run))
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["objective"] == "vq" and config["model"]["prior"] == "codebook"
+    uniform = run_here("sample", str(run), "-n", "8", "-o", str(tmp_path / "uniform.png"))
+    assert "not fitted yet" in uniform.stderr
+    out = run_here("train-prior", str(run), "--epochs", "3", "--batch-size", "64").stdout
+    assert "PixelCNN prior over the 2x4 code grid" in out
+    fit = json.loads((run / "prior.json").read_text())
+    assert fit["val_bits_per_image"] < fit["uniform_bits_per_image"] - 10
+    fitted = run_here("sample", str(run), "-n", "8", "-o", str(tmp_path / "fitted.png"))
+    assert "not fitted" not in fitted.stderr
+    assert (tmp_path / "fitted.png").read_bytes() != (tmp_path / "uniform.png").read_bytes()
+    bad = run_here("train-prior", str(run), "--epochs", "0", check=False)
+    assert bad.returncode == 2 and "epochs" in bad.stderr
+
+
+def test_train_prior_refuses_a_run_without_a_codebook(tiny_run):
+    run, cache = tiny_run
+    bad = run_here("train-prior", str(run), check=False, env={"VAEKIT_DATA": str(cache)})
+    assert bad.returncode == 2 and "no codebook prior" in bad.stderr and "Traceback" not in bad.stderr
