@@ -176,7 +176,9 @@ class CodebookPrior(nn.Module):
     @staticmethod
     def check(model: str, conditional: bool) -> str | None:
         """Only an unconditional VQ-VAE has a codebook grid to put this prior on."""
-        return None if model == "vqvae" and not conditional else "an unconditional vqvae model for the codebook prior"
+        if model == "vqvae" and not conditional:
+            return None
+        return "an unconditional vqvae model for the codebook prior"
 
     def bind(self, model) -> None:
         import weakref
