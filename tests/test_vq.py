@@ -110,3 +110,65 @@ def test_train_prior_refuses_a_run_without_a_codebook(tiny_run):
     run, cache = tiny_run
     bad = run_here("train-prior", str(run), check=False, env={"VAEKIT_DATA": str(cache)})
     assert bad.returncode == 2 and "no codebook prior" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_vq_vae_compresses_to_its_codebook_indices(tmp_path):
+    from vaekit.compress import compress, decompress, read_vkz
+
+    torch.manual_seed(0)
+    model = build_model(model="vqvae", latent_dim=6, code_dim=2, codebook_size=20, hidden=[16],
+                        image_shape=(1, 8, 8)).eval()
+    x = torch.rand(5, 1, 8, 8)
+    blob = compress(model, x, bits=8)
+    path = tmp_path / "a.vkz"
+    path.write_bytes(blob)
+    header, idx = read_vkz(path)
+    assert header["quantizer"] == "codebook" and header["bits"] == 5 and idx.shape == (5, 3)
+    assert torch.equal(idx, model.encode(x).indices)
+    (hlen,) = __import__("struct").unpack("<I", blob[4:8])
+    assert len(blob) - 8 - hlen == 10  # 5 images x 3 indices x 5 bits = 75 bits
+    _, images = decompress(path, model)
+    assert torch.allclose(images, model.reconstruct(x), atol=1e-6)  # lossless beyond the quantizer
+    other = build_model(model="vae", latent_dim=3, hidden=[16], image_shape=(1, 8, 8)).eval()
+    with pytest.raises(Exception, match="not a VQ-VAE"):
+        decompress(path, other)
+
+
+def test_arithmetic_coding_round_trips_near_the_entropy():
+    from vaekit.entropy import Decoder, Encoder, frequencies
+
+    g = torch.Generator().manual_seed(0)
+    probs = torch.softmax(3 * torch.randn(3000, 40, generator=g), 1)  # peaked: a few bits each
+    symbols = torch.multinomial(probs, 1, generator=g)[:, 0]
+    cum = frequencies(probs)
+    coder = Encoder()
+    for i, s in enumerate(symbols.tolist()):
+        coder.encode(s, cum[i])
+    blob = coder.finish()
+    decoder = Decoder(blob)
+    assert [decoder.decode(cum[i]) for i in range(len(symbols))] == symbols.tolist()
+    entropy_bits = float(-torch.log2(probs[torch.arange(3000), symbols]).sum())
+    assert entropy_bits / 8 <= len(blob) <= entropy_bits / 8 * 1.01 + 8
+
+
+def test_a_fitted_prior_entropy_codes_the_indices(tmp_path):
+    from vaekit.compress import compress, decompress, read_vkz
+
+    torch.manual_seed(0)
+    model = build_model(model="vqvae", latent_dim=6, code_dim=2, codebook_size=20, hidden=[16],
+                        image_shape=(1, 8, 8)).eval()
+    model.prior.fitted.fill_(True)  # an untrained PixelCNN is still a valid (poor) prior
+    x = torch.rand(700, 1, 8, 8)  # more than one chunk of 512
+    blob = compress(model, x)
+    path = tmp_path / "a.vkz"
+    path.write_bytes(blob)
+    header, nothing = read_vkz(path)
+    assert header["quantizer"] == "codebook-pixelcnn" and nothing is None
+    _, images = decompress(path, model)
+    assert torch.allclose(images, model.reconstruct(x), atol=1e-6)
+    other = build_model(model="vqvae", latent_dim=6, code_dim=2, codebook_size=20, hidden=[16],
+                        image_shape=(1, 8, 8)).eval()
+    other.head.load_state_dict(model.head.state_dict())
+    other.prior.fitted.fill_(True)  # same codebook, another PixelCNN: the digest catches it
+    with pytest.raises(Exception, match="do not match the file's digest"):
+        decompress(path, other)

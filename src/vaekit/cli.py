@@ -376,11 +376,14 @@ def compress_cmd(
     run: RunPath,
     images: Annotated[list[Path], typer.Argument(help="Image files or folders to compress.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The .vkz file to write.")],
-    bits: Annotated[int, typer.Option(help="Bits per latent dimension (1-16).")] = 8,
+    bits: Annotated[int, typer.Option(help="Bits per latent dimension (1-16); a VQ-VAE's codebook sets its own.")] = 8,
     strict: Annotated[bool, typer.Option(help="Stop at the first unreadable file instead of skipping and counting it.")] = False,
 ) -> None:
     """Compress images to their quantized posterior means in one .vkz file (format: docs/design.md)."""
-    from vaekit.compress import compress, write_vkz
+    import json
+    import struct
+
+    from vaekit.compress import compress, index_bits, is_vq, write_vkz
     from vaekit.tasks.anomaly_io import named_image_files
     from vaekit.tasks.generate import read_files, skipped_line
 
@@ -390,9 +393,19 @@ def compress_cmd(
     blob = compress(r.model, x, bits, run=r.path, names=[named[i][1] for i in kept])
     write_vkz(output, blob)
     _note(skipped_line(skipped))
-    d, n = r.model.latent_dim, len(kept)
+    n = len(kept)
+    if is_vq(r.model):  # the codebook fixes the bits: each position's index
+        d, bits, what = r.model.head.positions, index_bits(r.model.head.codebook.shape[0]), "codebook indices"
+    else:
+        d, what = r.model.latent_dim, "dimensions"
+    if is_vq(r.model) and bool(r.model.prior.fitted):
+        coded = json.loads(blob[8 : 8 + struct.unpack("<I", blob[4:8])[0]])["payload_bytes"]
+        print(f"{n} images -> {len(blob)} bytes ({len(blob) / n:.1f} per image; codes {coded / n:.2f} bytes each: "
+              f"{d} {what} arithmetic-coded under the PixelCNN prior, against {d * bits / 8:g} at {bits} bits "
+              "each; the rest is the header)")
+        return
     print(f"{n} images -> {len(blob)} bytes ({len(blob) / n:.1f} per image; codes {d * bits / 8:g} bytes "
-          f"each = {d} dimensions x {bits} bits, the rest is the header)")
+          f"each = {d} {what} x {bits} bits, the rest is the header)")
     print(output)
 
 

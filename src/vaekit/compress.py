@@ -11,10 +11,22 @@ File format ``.vkz`` (all integers little-endian):
     8+L     P     payload: count x latent_dim codes of ``bits`` bits each, packed MSB first,
                   row-major; P = ceil(count * latent_dim * bits / 8)
 
-Quantizer: each dimension is standardised with the centre and scale stored in the header, mapped
-through the standard normal CDF, and cut into 2^bits equal-probability bins; decoding takes each
-bin's probability midpoint back through the inverse CDF. Codes are close to Gaussian, so equal-
-mass bins spend the bits where the codes are.
+Quantizer ``gaussian-cdf`` (every continuous code): each dimension is standardised with the centre
+and scale stored in the header, mapped through the standard normal CDF, and cut into 2^bits
+equal-probability bins; decoding takes each bin's probability midpoint back through the inverse
+CDF. Codes are close to Gaussian, so equal-mass bins spend the bits where the codes are.
+
+Quantizer ``codebook`` (a VQ-VAE): the model has quantized already, so the payload is each
+image's codebook indices, ``positions`` of them at ceil(log2 codebook_size) bits; the header
+has no centre or scale, and decoding looks the indices up in the model's codebook.
+
+Quantizer ``codebook-pixelcnn`` (a VQ-VAE whose PixelCNN prior is fitted): the same indices,
+arithmetic-coded under the PixelCNN's conditional probabilities (``vaekit.entropy``), so each
+costs about -log2 p(index | the indices before it) bits. Images go in chunks of ``chunk``; within
+a chunk the stream runs position by position over the chunk's images, so decoding takes one
+PixelCNN pass per position and chunk. The header keeps the payload's length and a SHA-256 of the
+indices, which decoding checks: the probabilities come from a network, and a machine computing
+them differently could not decode the file.
 """
 
 from __future__ import annotations
@@ -82,6 +94,11 @@ def compress(model, images: torch.Tensor, bits: int = 8, run: str | Path | None 
         raise SettingError("bits", "1 to 16 bits per latent dimension", bits)
     if len(images) == 0:
         raise VaekitError("compress: no images given")
+    described = {"run": Path(run).name if run else None,
+                 "weights_sha256": weights_digest(run) if run else None,
+                 "image_shape": list(model.config.image_shape), "latent_dim": model.latent_dim}
+    if is_vq(model):
+        return _compress_indices(model, images, described, names)
     codes = encode(model, images)[0]  # (N, D) posterior means
     centre = codes.mean(0)
     scale = codes.std(0).clamp(min=1e-6) if len(codes) > 1 else torch.ones_like(centre)
@@ -89,9 +106,7 @@ def compress(model, images: torch.Tensor, bits: int = 8, run: str | Path | None 
     centre, scale = centre.float(), scale.float()
     header = {
         "format": FORMAT,
-        "model": {"run": Path(run).name if run else None,
-                  "weights_sha256": weights_digest(run) if run else None,
-                  "image_shape": list(model.config.image_shape), "latent_dim": model.latent_dim},
+        "model": described,
         "count": len(codes), "bits": bits, "quantizer": "gaussian-cdf",
         "centre": centre.tolist(), "scale": scale.tolist(), "names": names or [],
     }
@@ -99,9 +114,80 @@ def compress(model, images: torch.Tensor, bits: int = 8, run: str | Path | None 
     return MAGIC + struct.pack("<I", len(head)) + head + pack_bits(quantize(codes, centre, scale, bits), bits)
 
 
-def read_vkz(path: str | Path) -> tuple[dict, torch.Tensor]:
-    """Read a .vkz file: (header, dequantized codes (N, D)). Raises VaekitError naming the file
-    when it is not a .vkz file or is truncated."""
+def is_vq(model) -> bool:
+    """True for a model whose codes are codebook indices (a VQ-VAE)."""
+    return hasattr(model.head, "codebook")
+
+
+def index_bits(codebook_size: int) -> int:
+    """Bits to write one index of a codebook of ``codebook_size`` entries."""
+    return max(1, math.ceil(math.log2(codebook_size)))
+
+
+CHUNK = 512  # images per PixelCNN pass when entropy coding
+
+
+def _indices_digest(indices: torch.Tensor) -> str:
+    return hashlib.sha256(indices.to(torch.int32).numpy().tobytes()).hexdigest()[:16]
+
+
+def _tables(model, grids: torch.Tensor) -> torch.Tensor:
+    """PixelCNN probabilities (B, positions, K) of index grids (B, rows, cols), float64."""
+    logits = model.prior.pixelcnn(grids.to(model.head.codebook.device)).double().cpu()  # (B, K, r, c)
+    return torch.softmax(logits.flatten(2).transpose(1, 2), -1)
+
+
+def _entropy_code(model, indices: torch.Tensor) -> bytes:
+    from vaekit.entropy import Encoder, frequencies
+
+    grid, coder = model.head.grid, Encoder()
+    for s in range(0, len(indices), CHUNK):
+        chunk = indices[s : s + CHUNK]
+        probs = _tables(model, chunk.view(-1, *grid))  # teacher-forced: every position at once
+        for j in range(chunk.shape[1]):
+            cum = frequencies(probs[:, j])
+            for i, symbol in enumerate(chunk[:, j].tolist()):
+                coder.encode(symbol, cum[i])
+    return coder.finish()
+
+
+def _entropy_decode(model, payload: bytes, count: int, positions: int) -> torch.Tensor:
+    from vaekit.entropy import Decoder, frequencies
+
+    grid, coder = model.head.grid, Decoder(payload)
+    out = torch.zeros((count, positions), dtype=torch.long)
+    for s in range(0, count, CHUNK):
+        chunk = out[s : s + CHUNK]
+        for j in range(positions):
+            cum = frequencies(_tables(model, chunk.view(-1, *grid))[:, j])  # later positions: unseen
+            chunk[:, j] = torch.tensor([coder.decode(cum[i]) for i in range(len(chunk))])
+    return out
+
+
+def _compress_indices(model, images: torch.Tensor, described: dict, names: list[str] | None) -> bytes:
+    from vaekit.inference import map_batches
+
+    (indices,) = map_batches(model, lambda x, y: model.encode(x).indices, images)  # (N, positions)
+    indices = indices.long()
+    k = model.head.codebook.shape[0]
+    header = {"format": FORMAT, "model": described, "count": len(indices), "bits": index_bits(k),
+              "quantizer": "codebook", "positions": indices.shape[1], "codebook_size": k,
+              "names": names or []}
+    if bool(model.prior.fitted):
+        payload = _entropy_code(model, indices)
+        header |= {"quantizer": "codebook-pixelcnn", "chunk": CHUNK, "payload_bytes": len(payload),
+                   "indices_sha256": _indices_digest(indices)}
+    else:
+        payload = pack_bits(indices, header["bits"])
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return MAGIC + struct.pack("<I", len(head)) + head + payload
+
+
+def read_vkz(path: str | Path, model=None) -> tuple[dict, torch.Tensor | None]:
+    """Read a .vkz file: (header, dequantized codes (N, D)), or for a codebook file the indices
+    (N, positions) as int64 -- for an entropy-coded one only with the ``model`` whose prior
+    coded them (None without it). Raises VaekitError naming the file when it is not a .vkz file
+    or is truncated."""
     path = Path(path)
     try:
         blob = path.read_bytes()
@@ -120,11 +206,32 @@ def read_vkz(path: str | Path) -> tuple[dict, torch.Tensor]:
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise VaekitError(f"{path}: truncated or damaged header (not JSON)") from None
     count, bits, dim, centre, scale = _check_header(header, path)
-    need = math.ceil(count * dim * bits / 8)
     payload = blob[8 + hlen :]
+    if header.get("quantizer") == "codebook-pixelcnn":
+        if len(payload) != header["payload_bytes"]:
+            raise VaekitError(f"{path}: truncated or damaged: payload is {len(payload)} bytes, expected "
+                              f"{header['payload_bytes']}")
+        if model is None:
+            return header, None
+        if not is_vq(model) or model.head.positions != dim or not bool(model.prior.fitted):
+            raise VaekitError(f"{path}: entropy-coded under a VQ-VAE's PixelCNN prior; the model given "
+                              "has no such prior")
+        with torch.no_grad():
+            q = _entropy_decode(model, payload, count, dim)
+        if _indices_digest(q) != header["indices_sha256"]:
+            raise VaekitError(f"{path}: the decoded indices do not match the file's digest: the prior "
+                              "differs from the one that wrote it (another model, or another machine "
+                              "computing its probabilities differently)")
+        return header, q
+    need = math.ceil(count * dim * bits / 8)
     if len(payload) != need:
         raise VaekitError(f"{path}: truncated or damaged: payload is {len(payload)} bytes, expected {need}")
     q = unpack_bits(payload, count * dim, bits).view(count, dim)
+    if centre is None:  # codebook indices
+        if int(q.max()) >= header["codebook_size"]:
+            raise VaekitError(f"{path}: damaged payload: an index past the codebook's "
+                              f"{header['codebook_size']} entries")
+        return header, q
     return header, dequantize(q, centre, scale, bits)
 
 
@@ -154,6 +261,24 @@ def _check_header(header, path: Path) -> tuple[int, int, int, torch.Tensor, torc
     shape = model.get("image_shape")
     if not (isinstance(shape, list) and len(shape) == 3 and all(whole_number(v, 1, 2**16) for v in shape)):
         raise bad("model.image_shape", "[channels, height, width]", shape)
+    names = header.get("names", [])
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names) and len(names) in (0, count)):
+        raise bad("names", f"a list of {count} image names (or none)",
+                  f"{len(names)} names" if isinstance(names, list) else names)
+    if header.get("quantizer") in ("codebook", "codebook-pixelcnn"):
+        k, positions = header.get("codebook_size"), header.get("positions")
+        if header["quantizer"] == "codebook-pixelcnn":
+            if not whole_number(header.get("payload_bytes"), 0, 2**40):
+                raise bad("payload_bytes", "a whole number of bytes", header.get("payload_bytes"))
+            if not isinstance(header.get("indices_sha256"), str):
+                raise bad("indices_sha256", "a hex digest", header.get("indices_sha256"))
+        if not whole_number(k, 1, 2**16):
+            raise bad("codebook_size", "a whole number from 1 to 65536", k)
+        if not whole_number(positions, 1, 2**20):
+            raise bad("positions", "a whole number >= 1", positions)
+        if bits != index_bits(k):
+            raise bad("bits", f"{index_bits(k)} for a codebook of {k}", bits)
+        return count, bits, positions, None, None
     vectors = []
     for field in ("centre", "scale"):
         values = header.get(field)
@@ -165,10 +290,6 @@ def _check_header(header, path: Path) -> tuple[int, int, int, torch.Tensor, torc
         if not torch.isfinite(vector).all() or (field == "scale" and (vector <= 0).any()):
             raise bad(field, "finite numbers" + (" > 0" if field == "scale" else ""), values)
         vectors.append(vector)
-    names = header.get("names", [])
-    if not (isinstance(names, list) and all(isinstance(n, str) for n in names) and len(names) in (0, count)):
-        raise bad("names", f"a list of {count} image names (or none)",
-                  f"{len(names)} names" if isinstance(names, list) else names)
     return count, bits, dim, *vectors
 
 
@@ -188,6 +309,13 @@ def decompress(path: str | Path, model, run: str | Path | None = None) -> tuple[
     if run is not None and digest and weights_digest(run) != digest:
         raise VaekitError(f"{path} was written by another model (weights {digest}); {run} has "
                           f"{weights_digest(run)}")
+    if codes is None:  # entropy-coded: decoding needs the model's prior
+        header, codes = read_vkz(path, model)
+    if header.get("quantizer") in ("codebook", "codebook-pixelcnn"):
+        if not is_vq(model) or codes.shape[1] != model.head.positions:
+            raise VaekitError(f"{path}: holds {codes.shape[1]} codebook indices per image; the model is "
+                              "not a VQ-VAE with that many")
+        codes = model.head.lookup(codes.to(model.head.codebook.device))
     if codes.shape[1] != model.latent_dim:
         raise VaekitError(f"{path}: codes have {codes.shape[1]} dimensions, the model {model.latent_dim}")
     return header, decode(model, codes)

@@ -160,10 +160,14 @@ def _sample_quality(run: Run, clf, real: torch.Tensor, seed: int) -> dict:
         gmm = run.sample(n, "gmm", seed, components=GMM_COMPONENTS)
         judged = clf.judge(reference, gmm)
         out |= {"frechet_gmm": judged["frechet"], "confidence_gmm": judged["confidence"]}
+    prior_name = run.model_config.prior
+    if prior_name == "codebook":
+        prior_name += "; its PixelCNN once fitted"
     return out | {
         "classifier_test_accuracy": clf.test_accuracy,
         "protocol": (f"{n} decoded samples vs the {n} test images, Fréchet distance of the reference "
-                     "classifier's 128-d features (lower = closer to the data); prior: z ~ N(0, I); "
+                     "classifier's 128-d features (lower = closer to the data); prior: z from the "
+                     f"model's prior ({prior_name}); "
                      f"gmm: z from a {GMM_COMPONENTS}-component Gaussian mixture fitted to the "
                      "training codes (`vaekit sample --sampler gmm`); a cvae's prior samples "
                      "cycle through the classes"),

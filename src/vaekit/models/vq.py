@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 DECAY = 0.99  # EMA decay of the codebook statistics (the paper's gamma)
@@ -117,11 +116,13 @@ class Quantizer(nn.Module):
     @torch.no_grad()
     def update(self, z: torch.Tensor, idx: torch.Tensor) -> None:
         """One EMA step of the codebook towards the vectors z (M, E) assigned to idx (M,)."""
-        onehot = F.one_hot(idx, self.codebook.shape[0]).to(z.dtype)  # (M, K)
-        self.cluster_size.mul_(DECAY).add_(onehot.sum(0), alpha=1 - DECAY)
-        self.embed_sum.mul_(DECAY).add_(onehot.t() @ z, alpha=1 - DECAY)
+        k = self.codebook.shape[0]
+        counts = torch.bincount(idx, minlength=k).to(z.dtype)  # (K,)
+        sums = torch.zeros_like(self.embed_sum).index_add_(0, idx, z)  # (K, E), no (M, K) one-hot
+        self.cluster_size.mul_(DECAY).add_(counts, alpha=1 - DECAY)
+        self.embed_sum.mul_(DECAY).add_(sums, alpha=1 - DECAY)
         n = self.cluster_size.sum()
-        size = (self.cluster_size + EPS) / (n + self.codebook.shape[0] * EPS) * n
+        size = (self.cluster_size + EPS) / (n + k * EPS) * n
         self.codebook.copy_(self.embed_sum / size[:, None])
         dead = self.cluster_size < 1e-3
         if dead.any():

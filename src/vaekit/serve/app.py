@@ -130,6 +130,7 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         return JSONResponse({
             "id": request.path_params["rid"], "name": path.name, "config": config,
             "summary": read_json(path / "summary.json"), "eval": read_json(path / "eval.json"),
+            "prior_fit": read_json(path / "prior.json"),  # a VQ-VAE's PixelCNN (vaekit train-prior)
             "metrics": _metrics(path / "metrics.csv"), "grid_epochs": grids,
             "class_names": (config.get("data") or {}).get("class_names") or [],
             "model": (config.get("model") or {}),

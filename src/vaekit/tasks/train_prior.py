@@ -85,7 +85,7 @@ def train_prior(run, epochs: int = 10, batch_size: int = 128, lr: float = 3e-3, 
                 opt.step()
                 sched.step()
                 bar.update()
-            bits = float(loss) * idx[0].numel() / math.log(2)
+            bits = float(loss.detach()) * idx[0].numel() / math.log(2)
             bar.set_postfix(epoch=epoch + 1, bits_per_image=f"{bits:.1f}")
         bar.close()
     net.eval()

@@ -372,7 +372,10 @@ async function playView(arg) {
   const interp = window.vaekit.interpolate = async () => guarded(async () => { frames = (await api(`/api/runs/${id}/interpolate`, { a: source, b: { test: Number(other.value) }, steps: 11 })).frames; step.disabled = false; step.value = 0; frameImg.src = frames[0]; });
   // samples
   const grid = el("img", { class: "pix", id: "samples", style: "width:360px" });
-  const sampler = el("select", {}, el("option", { value: "prior" }, "prior N(0, I)"), el("option", { value: "gmm" }, "mixture of the training codes"),
+  const priorName = detail.model.prior || "normal";
+  const priorLabel = priorName === "codebook" && !Object.keys(detail.prior_fit || {}).length ? "uniform codebook (fit its PixelCNN: vaekit train-prior)"
+    : ({ normal: "prior N(0, I)", vamp: "VampPrior", "two-layer": "two-layer prior", codebook: "PixelCNN prior" }[priorName] || `prior (${priorName})`);
+  const sampler = el("select", {}, el("option", { value: "prior" }, priorLabel), el("option", { value: "gmm" }, "mixture of the training codes"),
     el("option", { value: "two-stage" }, "two-stage VAE on the training codes"));
   const cls = detail.model.model === "cvae" || detail.model.num_classes ? el("select", {}, (detail.class_names.length ? detail.class_names : [...Array(detail.model.num_classes).keys()].map(String)).map((n, k) => el("option", { value: k }, n))) : null;
   let seed = 0;
