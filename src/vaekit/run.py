@@ -147,14 +147,16 @@ class Run:
         """A Gaussian mixture fitted to the training split's codes, fitted once and cached in the
         run folder as ``gmm-K.json`` (the run's own cache)."""
         from vaekit.files import write_json
-        from vaekit.tasks.generate import fit_code_gmm
+        from vaekit.tasks.generate import GMM_CODES, fit_code_gmm
 
         path = self.path / f"gmm-{components}.json"
         if path.is_file():
             try:
-                return json.loads(path.read_text())
+                cached = json.loads(path.read_text())
+                if isinstance(cached, dict) and cached.get("codes") == GMM_CODES:
+                    return cached
             except json.JSONDecodeError:
-                pass  # a damaged cache is refitted below
+                pass  # a damaged cache (or one fitted to other codes) is refitted below
         gmm = fit_code_gmm(self.model, self.splits.train, components, seed)
         write_json(path, gmm)
         return gmm

@@ -11,7 +11,15 @@ from vaekit.datasets import to_float
 from vaekit.datasets.decode import Unreadable, read_image
 from vaekit.errors import SettingError, VaekitError
 
-GMM_FIT_IMAGES = 10_000
+# EM's cost grows with images x D^2: all of MNIST's 60,000 codes of 16 dimensions fit in about
+# 2 s (Fréchet distance of Fashion-MNIST samples 23.4-23.9, against 24.2-24.5 from 10,000), while
+# at D = 128 10,000 codes already take as long
+GMM_FIT_BUDGET = 30_000_000  # images x D^2
+
+
+def gmm_fit_images(dim: int) -> int:
+    """How many training codes of ``dim`` dimensions the mixture is fitted to, at most."""
+    return max(10_000, GMM_FIT_BUDGET // dim**2)
 
 
 def sample_images(model, n: int, seed: int = 0, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -82,30 +90,40 @@ def reconstruct_pairs(model, images: torch.Tensor, y: torch.Tensor | None = None
     return pairs.reshape(-1, *images.shape[1:])
 
 
+GMM_CODES = "posterior draws"  # what the mixture is fitted to; a cache of another kind is refitted
+
+
 def fit_code_gmm(model, images, components: int = 10, seed: int = 0) -> dict:
-    """Fit a Gaussian mixture (full covariances) to the posterior means of ``images`` (a seeded
-    10,000 of them at most).
+    """Fit a Gaussian mixture (full covariances) to the training codes: one draw from q(z|x) per
+    image (the code itself for an AE), for a seeded ``gmm_fit_images(D)`` of ``images`` at most.
 
     A post-hoc sampler: decoding draws from this mixture instead of N(0, I) avoids the "holes"
     between the aggregate posterior and the prior, which is where blurry or mixed samples come
-    from. Returns the mixture as plain lists (weights (K,), means (K, D), covariances (K, D, D)).
+    from. Draws rather than posterior means: the mixture then matches the aggregate posterior
+    q(z) the decoder was trained on, spread included (Fashion-MNIST, latent 16, 10,000 codes:
+    Fréchet distance 24.5 against 25.6 for means). Returns the mixture as plain lists (weights
+    (K,), means (K, D), covariances (K, D, D)).
     """
     from sklearn.mixture import GaussianMixture
     from threadpoolctl import threadpool_limits
 
-    from vaekit.inference import encode
+    from vaekit.inference import encode_spread
 
-    if len(images) > GMM_FIT_IMAGES:  # EM on 60k x D codes takes minutes; 10k fit as well
-        pick = np.sort(np.random.default_rng(seed).permutation(len(images))[:GMM_FIT_IMAGES])
+    most = gmm_fit_images(model.latent_dim)
+    if len(images) > most:
+        pick = np.sort(np.random.default_rng(seed).permutation(len(images))[:most])
         images = images.subset(pick)
-    codes = encode(model, images)[0].double().numpy()
+    mean, std = encode_spread(model, images)
+    gen = torch.Generator().manual_seed(seed)
+    eps = torch.randn(mean.shape, generator=gen, dtype=torch.float64)
+    codes = (mean.double() + std.double() * eps).numpy()
     if len(codes) < components:
         raise SettingError("components", f"at most the {len(codes)} training images", components)
     # EM works on D x D matrices (D <= a few hundred): threaded BLAS gains nothing there and, with
     # the cores busy, its spinning threads were seen to make a 4 s fit take over 2 minutes
     with threadpool_limits(1):
         gm = GaussianMixture(components, covariance_type="full", reg_covar=1e-5, random_state=seed).fit(codes)
-    return {"components": components, "images": len(codes), "seed": seed,
+    return {"components": components, "images": len(codes), "seed": seed, "codes": GMM_CODES,
             "weights": gm.weights_.tolist(), "means": gm.means_.tolist(),
             "covariances": gm.covariances_.tolist()}
 
