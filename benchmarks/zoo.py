@@ -149,7 +149,9 @@ def run_vaekit(
     )
 
 
-def run_pythae(data: str, name: str, seed: int, epochs: int, tmp: Path, clf_box: dict) -> dict:
+def run_pythae(
+    data: str, name: str, seed: int, epochs: int, nll_images: int, tmp: Path, clf_box: dict
+) -> dict:
     npz = tmp / f"pythae-{name}.npz"
     proc = subprocess.run(
         [
@@ -165,6 +167,8 @@ def run_pythae(data: str, name: str, seed: int, epochs: int, tmp: Path, clf_box:
             str(epochs),
             "--seed",
             str(seed),
+            "--nll-images",
+            str(nll_images),
             "--out",
             str(npz),
         ],
@@ -194,16 +198,66 @@ def run_pythae(data: str, name: str, seed: int, epochs: int, tmp: Path, clf_box:
     )
 
 
-def _mean_sd(values: list[float]) -> str:
+def _mean_sd(values: list[float], digits: int | None = None) -> str:
     values = [v for v in values if v is not None]
     if not values:
         return "–"
     m = statistics.mean(values)
-    digits = 4 if abs(m) < 0.1 else (2 if abs(m) < 10 else 1)
+    if digits is None:
+        digits = 4 if abs(m) < 0.1 else (2 if abs(m) < 10 else 1)
     text = f"{m:.{digits}f}"
     if len(values) > 1:
         text += f" ± {statistics.stdev(values):.{digits}f}"
     return text
+
+
+def figure(results: dict, path: Path) -> None:
+    """Fréchet distance of prior and mixture samples, both libraries, one panel per data set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = list(results["data"])
+    fig, axes = plt.subplots(len(sets), 1, figsize=(10, 3.6 * len(sets)), squeeze=False)
+    for ax, data in zip(axes[:, 0], sets, strict=True):
+        models = [m for m in MODELS if m in results["data"][data]]
+        width = 0.2
+        for i, (system, sampler, color) in enumerate(
+            (
+                ("vaekit", "prior", "tab:blue"),
+                ("pythae", "prior", "tab:orange"),
+                ("vaekit", "gmm", "lightsteelblue"),
+                ("pythae", "gmm", "navajowhite"),
+            )
+        ):
+            means, errs = [], []
+            for m in models:
+                xs = [
+                    r[f"fd_{sampler}"]
+                    for r in results["data"][data][m].get(system, {}).values()
+                    if f"fd_{sampler}" in r
+                ]
+                means.append(statistics.mean(xs) if xs else float("nan"))
+                errs.append(statistics.stdev(xs) if len(xs) > 1 else 0.0)
+            ax.bar(
+                [j + (i - 1.5) * width for j in range(len(models))],
+                means,
+                width,
+                yerr=errs,
+                color=color,
+                label=f"{system}, {sampler} samples",
+            )
+        ax.set_xticks(range(len(models)), models)
+        ax.set_yscale("log")
+        ax.set_ylabel("Fréchet distance (log scale)")
+        ax.set_title(f"{data}: samples against the test images, lower is better")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0, 0].legend(fontsize=8, ncol=4)
+    path.parent.mkdir(exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def render(results: dict) -> str:
@@ -216,8 +270,12 @@ def render(results: dict) -> str:
         "distance of 10,000 samples to the test images in the reference classifier's features (lower is "
         "better); prior: the model's own sampler (N(0, I); the VampPrior's mixture; the VQ-VAE's PixelCNN, "
         f"fitted for {results['epochs']} epochs); GMM: a 10-component mixture fitted to the training codes. "
-        f"IS-NLL: k = 1000 on the first {results['nll_images']} test images, nats. Values: mean ± sd over "
+        f"IS-NLL: k = 1000, nats, on the first {results['nll_images']} test images for vaekit and the first "
+        f"{results.get('pythae_nll_images', 1000)} for pythae (so it compares the libraries only roughly). "
+        "Values: mean ± sd over "
         "the seeds run (n in the last column).",
+        "",
+        "![Fréchet distance of prior and mixture samples per model, vaekit beside pythae](figures/zoo.png)",
     ]
     for data, models in results["data"].items():
         lines += [
@@ -236,7 +294,7 @@ def render(results: dict) -> str:
                 if not rows:
                     continue
                 cols = [
-                    _mean_sd([r.get(k) for r in rows])
+                    _mean_sd([r.get(k) for r in rows], 0 if k == "active_units" else None)
                     for k in ("mse", "psnr", "fd_prior", "fd_gmm", "nll", "active_units", "s_per_epoch")
                 ]
                 label = f"{name} ({MODELS[name][2]})" if system == "vaekit" else ""
@@ -252,6 +310,8 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--nll-images", type=int, default=500)
+    # pythae's get_nll loops over images one by one: about a minute per 1,000 at k = 1000
+    ap.add_argument("--pythae-nll-images", type=int, default=1000)
     ap.add_argument("--render", action="store_true", help="only rewrite the table from zoo.json")
     args = ap.parse_args()
     path = HERE / "zoo.json"
@@ -261,7 +321,12 @@ def main() -> None:
         or results.get("nll_images", args.nll_images) != args.nll_images
     ):
         sys.exit(f"zoo.json holds a {results['epochs']}-epoch run; use that budget or move it away")
-    results |= {"machine": machine(), "epochs": args.epochs, "nll_images": args.nll_images}
+    results |= {
+        "machine": machine(),
+        "epochs": args.epochs,
+        "nll_images": args.nll_images,
+        "pythae_nll_images": args.pythae_nll_images,
+    }
     results.setdefault("data", {})
     if not args.render:
         for data in args.data:
@@ -281,7 +346,9 @@ def main() -> None:
                         started = time.perf_counter()
                         with tempfile.TemporaryDirectory() as tmp:
                             if system == "pythae":
-                                row = run_pythae(data, name, seed, args.epochs, Path(tmp), clf_box)
+                                row = run_pythae(
+                                    data, name, seed, args.epochs, args.pythae_nll_images, Path(tmp), clf_box
+                                )
                             else:
                                 row = run_vaekit(
                                     data, name, seed, args.epochs, args.nll_images, Path(tmp), clf_box
@@ -296,6 +363,7 @@ def main() -> None:
                             flush=True,
                         )
                         path.write_text(json.dumps(results, indent=2) + "\n")
+    figure(results, HERE / "figures" / "zoo.png")
     publish("zoo", render(results), results)
 
 

@@ -208,7 +208,7 @@ FLAG_CASES = [
     (["train", "--batch-size", "0"], "--batch-size: expected"),
     (["train", "--val-fraction", "1.5"], "--val-fraction: expected"),
     (["train", "--image-size", "-3"], "--image-size: expected"),
-    (["train", "--model", "vqvae"], "--model: expected one of"),
+    (["train", "--model", "nvae"], "--model: expected one of"),
     (["train", "--backbone", "unet"], "--backbone: expected one of"),
     (["train", "--objective", "gan"], "--objective: expected one of"),
     (["train", "--accelerator", "cuda"], "--accelerator: expected a device this machine has"),

@@ -38,7 +38,7 @@ def test_orl_faces_conv_at_64_trains_and_samples(tmp_path):
 
 def test_bad_input_gives_one_line_naming_the_flag(tmp_path):
     cases = [
-        (["train", "--model", "gan"], "--model: expected one of ae, vae, cvae, got 'gan'"),
+        (["train", "--model", "gan"], "--model: expected one of ae, vae, cvae, vqvae, got 'gan'"),
         (["train", "--data", str(tmp_path / "nowhere")], "--data"),
         (["train", "--hidden", "40x"], "--hidden: expected comma-separated integers"),
         (["train", "--lr", "-1"], "--lr: expected a finite number > 0"),

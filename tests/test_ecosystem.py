@@ -94,6 +94,12 @@ def test_onnx_export_matches_pytorch_for_every_model_and_backbone(model, backbon
     from vaekit.export import export
 
     classes = 3 if MODELS[model].conditional else 0
+    if model == "vqvae":  # not exported yet: refused with one line naming the posterior
+        net = build_model(model=model, backbone="mlp", image_shape=(3, 20, 14), latent_dim=5, hidden=[16])
+        save(net, tmp_path / "run")
+        with pytest.raises(VaekitError, match="quantized posterior of model vqvae has no ONNX export"):
+            export(tmp_path / "run")
+        return
     net = build_model(model=model, backbone=backbone, image_shape=(3, 20, 14), latent_dim=5, hidden=[16],
                       channels=[4, 8], num_classes=classes)
     with torch.no_grad():  # BatchNorm statistics away from their initial 0 / 1

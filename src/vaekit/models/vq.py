@@ -21,6 +21,8 @@ import math
 import torch
 from torch import nn
 
+from vaekit.models.posterior import PointPosterior
+
 DECAY = 0.99  # EMA decay of the codebook statistics (the paper's gamma)
 EPS = 1e-5  # Laplace smoothing of the cluster sizes, so an empty code never divides by 0
 
@@ -31,33 +33,18 @@ def grid_shape(n: int) -> tuple[int, int]:
     return rows, n // rows
 
 
-class QuantizedCode:
-    """What a VQ-VAE's ``encode`` returns: a point code, like an autoencoder's, plus its indices.
+class QuantizedCode(PointPosterior):
+    """What a VQ-VAE's ``encode`` returns: a point code, like an autoencoder's (``sample`` and
+    ``mode`` give it back), plus its indices.
 
     code: (B, D) quantized vectors with straight-through gradients to the encoder.
     indices: (B, N) codebook entries. commitment: (B,) sum of |z_e - sg(z_q)|^2 per image.
     """
 
-    logvar = None
-
     def __init__(self, code: torch.Tensor, indices: torch.Tensor, commitment: torch.Tensor, prior=None):
-        self.mean = code
+        super().__init__(code, prior)
         self.indices = indices
         self.commitment = commitment
-        self.prior = prior
-
-    @property
-    def std(self) -> torch.Tensor:
-        """Zeros, (B, D): the code is a point."""
-        return torch.zeros_like(self.mean)
-
-    def sample(self, generator: torch.Generator | None = None, n: int | None = None) -> torch.Tensor:
-        """The code itself, (B, D), or n copies of it, (n, B, D)."""
-        return self.mean if n is None else self.mean.expand(n, *self.mean.shape)
-
-    def mode(self) -> torch.Tensor:
-        """The quantized code, (B, D)."""
-        return self.mean
 
     def kl(self) -> torch.Tensor:
         """N log K per image, (B,): KL of a one-hot q to the uniform prior the autoencoder trains
