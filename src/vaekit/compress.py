@@ -165,10 +165,9 @@ def _entropy_decode(model, payload: bytes, count: int, positions: int) -> torch.
 
 
 def _compress_indices(model, images: torch.Tensor, described: dict, names: list[str] | None) -> bytes:
-    from vaekit.inference import map_batches
+    from vaekit.tasks.train_prior import code_indices
 
-    (indices,) = map_batches(model, lambda x, y: model.encode(x).indices, images)  # (N, positions)
-    indices = indices.long()
+    indices = code_indices(model, images).flatten(1)  # (N, positions)
     k = model.head.codebook.shape[0]
     header = {"format": FORMAT, "model": described, "count": len(indices), "bits": index_bits(k),
               "quantizer": "codebook", "positions": indices.shape[1], "codebook_size": k,

@@ -111,12 +111,12 @@ class Quantizer(nn.Module):
         n = self.cluster_size.sum()
         size = (self.cluster_size + EPS) / (n + k * EPS) * n
         self.codebook.copy_(self.embed_sum / size[:, None])
-        dead = self.cluster_size < 1e-3
-        if dead.any():
-            pick = torch.randint(len(z), (int(dead.sum()),), device=z.device)
-            self.codebook[dead] = z[pick]
-            self.embed_sum[dead] = z[pick]
-            self.cluster_size[dead] = 1.0
+        # restart dead entries at batch vectors, by masks rather than indexing: no sync to the CPU
+        dead = (self.cluster_size < 1e-3)[:, None]
+        fresh = z[torch.randint(len(z), (k,), device=z.device)]
+        self.codebook.copy_(torch.where(dead, fresh, self.codebook))
+        self.embed_sum.copy_(torch.where(dead, fresh, self.embed_sum))
+        self.cluster_size.copy_(torch.where(dead[:, 0], 1.0, self.cluster_size))
 
     def forward(self, h: torch.Tensor) -> QuantizedCode:
         z_e = self.vectors(h)  # (B, N, E)

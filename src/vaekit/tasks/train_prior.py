@@ -18,16 +18,12 @@ from tqdm.auto import tqdm
 from vaekit.errors import VaekitError
 
 
-def code_indices(model, images, batch_size: int = 512) -> torch.Tensor:
+def code_indices(model, images) -> torch.Tensor:
     """Every image's index grid (N, rows, cols) as long, in order."""
-    from vaekit.inference import batches
+    from vaekit.inference import map_batches
 
-    grid = model.head.grid
-    out = []
-    with torch.no_grad():
-        for x, _ in batches(images, batch_size=batch_size, device=next(model.parameters()).device):
-            out.append(model.encode(x).indices.view(-1, *grid).cpu())
-    return torch.cat(out)
+    (indices,) = map_batches(model, lambda x, y: model.encode(x).indices, images)
+    return indices.long().view(-1, *model.head.grid)
 
 
 def _bits(pixelcnn, idx: torch.Tensor, batch: int = 1024) -> float:
