@@ -42,7 +42,7 @@ def test_a_vae_with_the_vamp_prior_trains_under_every_objective(objective):
     fn = OBJECTIVES[objective].fn
     first = float(fn(net, Batch(x, x), s)["loss"].detach())
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    before = net.prior.pseudo.detach().clone()
+    before = net.prior.pseudo_inputs.detach().clone()
     for _ in range(30):
         loss = fn(net, Batch(x, x), s)["loss"]
         opt.zero_grad()
@@ -50,19 +50,44 @@ def test_a_vae_with_the_vamp_prior_trains_under_every_objective(objective):
         opt.step()
     torch.manual_seed(1)
     assert float(fn(net, Batch(x, x), s)["loss"].detach()) < 0.8 * first
-    assert not torch.equal(before, net.prior.pseudo.detach())  # the pseudo-inputs learn too
+    assert not torch.equal(before, net.prior.pseudo_inputs.detach())  # the pseudo-inputs learn too
 
 
 def test_save_and_load_keep_the_pseudo_inputs(tmp_path):
     torch.manual_seed(0)
     net = _vamp().eval()
     with torch.no_grad():
-        net.prior.pseudo.add_(torch.randn_like(net.prior.pseudo))
+        net.prior.pseudo_inputs.add_(torch.randn_like(net.prior.pseudo_inputs))
     save(net, tmp_path / "run")
     back = load(tmp_path / "run")
-    torch.testing.assert_close(back.prior.pseudo, net.prior.pseudo)
+    torch.testing.assert_close(back.prior.pseudo_inputs, net.prior.pseudo_inputs)
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     torch.testing.assert_close(back.sample(6, g1), net.sample(6, g2))
+
+
+def test_weights_that_hold_pseudo_input_logits_load_as_the_same_images(tmp_path):
+    # runs saved before the pixel parameterisation keep "prior.pseudo" = logits
+    from safetensors.torch import load_file, save_file
+
+    torch.manual_seed(0)
+    net = _vamp().eval()
+    save(net, tmp_path / "run")
+    weights = tmp_path / "run" / "model.safetensors"
+    state = load_file(str(weights))
+    logits = torch.randn_like(state.pop("prior.pseudo_inputs"))
+    save_file({**state, "prior.pseudo": logits}, str(weights))
+    back = load(tmp_path / "run")
+    torch.testing.assert_close(back.prior.pseudo_inputs, torch.sigmoid(logits))
+    assert "prior.pseudo" not in back.state_dict()
+
+
+def test_pseudo_inputs_stay_images_however_far_the_optimizer_pushes_them():
+    net = _vamp(k=2)
+    with torch.no_grad():
+        net.prior.pseudo_inputs.copy_(torch.tensor([-3.0, 4.0]).view(2, 1, 1, 1).expand(2, 1, 8, 8))
+        clipped = net.encode(torch.stack([torch.zeros(1, 8, 8), torch.ones(1, 8, 8)]))
+        mean, _ = net.prior.components()
+    torch.testing.assert_close(mean, clipped.mean.float())
 
 
 def test_vamp_is_refused_where_it_cannot_work():
@@ -83,7 +108,7 @@ def test_train_and_sample_from_the_command_line(tiny_data, tmp_path):
     run_here("train", "--data", str(tiny_data), "--prior", "vamp", "--pseudo-inputs", "8", "--image-size", "8",
              "--image-channels", "1", "--latent-dim", "3", "--hidden", "16", "--epochs", "2", "--batch-size", "16",
              "--precision", "32", "--no-progress", "--out", str(run))
-    assert load(run).prior.pseudo.shape == (8, 1, 8, 8)
+    assert load(run).prior.pseudo_inputs.shape == (8, 1, 8, 8)
     out = run_here("sample", str(run), "-n", "8").stdout.strip()
     assert out.endswith("sample.png")
     assert TINY  # the tiny settings the other in-process tests share

@@ -61,10 +61,14 @@ class VampPrior(nn.Module):
     The pseudo-inputs u_k are images, so the prior follows where the encoder puts codes instead
     of pulling them to N(0, I).
 
-    The pseudo-inputs are parameters (logits of images, so u_k = sigmoid(w_k) stays in [0, 1]);
-    the encoder is the model's, reached through ``bind`` (a weak reference, so the prior is not a
-    second owner of the encoder's weights). It has no closed-form KL: objectives use the Monte-
-    Carlo estimate. For unconditional VAEs (a conditional encoder would need labels for u_k).
+    The pseudo-inputs are parameters in pixel space, clipped to [0, 1] by a hard tanh and started
+    near black (0.05 + 0.01 N(0, 1)), as in the paper's own code: there a pixel moves as fast as
+    the optimizer moves it. (A sigmoid of logits, tried first, moves pixels at most a quarter as
+    fast and stalls them in grey: on the zoo's MNIST budget its prior samples scored a Fréchet
+    distance of 23.4 against 19.3 for this, same three seeds.) The encoder is the model's,
+    reached through ``bind`` (a weak reference, so the prior is not a second owner of the
+    encoder's weights). It has no closed-form KL: objectives use the Monte-Carlo estimate. For
+    unconditional VAEs (a conditional encoder would need labels for u_k).
     """
 
     def __init__(self, config):
@@ -72,8 +76,16 @@ class VampPrior(nn.Module):
         self.latent_dim = config.latent_dim
         g = torch.Generator().manual_seed(0)  # the same start for every run; training moves them
         shape = (config.pseudo_inputs, *config.image_shape)
-        self.pseudo = nn.Parameter(0.1 * torch.randn(shape, generator=g))
+        self.pseudo_inputs = nn.Parameter(0.05 + 0.01 * torch.randn(shape, generator=g))  # (K, C, H, W)
         self._owner = None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # weights written before the pixel parameterisation hold logits under "pseudo":
+        # sigmoid(logits) are the same images, so such a run loads unchanged
+        old = state_dict.pop(prefix + "pseudo", None)
+        if old is not None and prefix + "pseudo_inputs" not in state_dict:
+            state_dict[prefix + "pseudo_inputs"] = torch.sigmoid(old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @staticmethod
     def check(model: str, conditional: bool) -> str | None:
@@ -92,7 +104,7 @@ class VampPrior(nn.Module):
 
     def components(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Means and log-variances (K, D) of the mixture's components, q(z | u_k), in float32."""
-        q = self._owner().encode(torch.sigmoid(self.pseudo))
+        q = self._owner().encode(torch.nn.functional.hardtanh(self.pseudo_inputs, 0.0, 1.0))
         return q.mean.float(), q.logvar.float()
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
