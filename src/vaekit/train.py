@@ -18,7 +18,6 @@ from datetime import datetime
 from pathlib import Path
 
 import torch
-from lightning_fabric import Fabric
 from tqdm.auto import tqdm
 
 from vaekit import datasets
@@ -35,7 +34,8 @@ from vaekit.config import ModelSettings, TrainConfig, resolve_length
 from vaekit.corrupt import parse_corruption
 from vaekit.datasets import Dataset, to_float
 from vaekit.datasets.binarize import binarize
-from vaekit.device import check_accelerator, fabric_precision, resolve_precision
+from vaekit.device import check_accelerator, resolve_precision
+from vaekit.engine import make_engine
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
 from vaekit.inference import batch_for
@@ -82,9 +82,7 @@ def fit(config: TrainConfig | None = None, resume: str | Path | None = None,
     if dataset is not None and (world > 1 or resume is not None):
         raise VaekitError("in-memory data trains in one process and cannot be resumed; save the "
                           "images to a folder and pass its path as data for those")
-    fabric = Fabric(accelerator=config.accelerator, devices=config.devices,
-                    num_nodes=config.num_nodes, strategy="ddp" if world > 1 else "auto",
-                    precision=fabric_precision(config.precision, config.accelerator))
+    fabric = make_engine(config)  # Lightning Fabric, or its one-process CPU contract
     # The processes Fabric starts re-run this command; they learn the run folder from here.
     previous = os.environ.get(RUN_ENV)
     os.environ[RUN_ENV] = str(run)
@@ -132,7 +130,7 @@ def _order_seed(seed: int, epoch: int) -> int:
 
 
 class _Trainer:
-    def __init__(self, cfg: TrainConfig, fabric: Fabric, run: Path, resuming: bool,
+    def __init__(self, cfg: TrainConfig, fabric, run: Path, resuming: bool,
                  dataset: Dataset | None = None):
         self.cfg, self.fabric, self.run_dir, self.resuming = cfg, fabric, run, resuming
         self.dataset = dataset

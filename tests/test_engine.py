@@ -1,0 +1,65 @@
+"""The one-process engine against Lightning Fabric: the same weights, bit for bit, and the
+trainer's cached start without importing Lightning."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import TINY
+from lightning_fabric import Fabric
+from safetensors.torch import load_file
+
+import vaekit
+from vaekit.config import TrainConfig
+from vaekit.engine import OneProcess, make_engine
+from vaekit.models import build_model
+from vaekit.objectives import OBJECTIVES, Batch
+
+
+def _steps(engine, objective: str, prior: str = "normal", steps: int = 5) -> dict:
+    torch.manual_seed(0)
+    net = build_model(model="vae", image_shape=(1, 8, 8), latent_dim=3, hidden=[16], prior=prior, pseudo_inputs=4)
+    model, opt = engine.setup(net, torch.optim.Adam(net.parameters(), lr=1e-2, fused=True))
+    cfg = TrainConfig(objective=objective, k=3 if objective == "iwae" else 1, prior=prior)
+    x = torch.rand(32, 1, 8, 8)
+    for i in range(steps):
+        terms = OBJECTIVES[objective].fn(model, Batch(x[i::2], x[i::2], None, i / steps, 32), cfg)
+        opt.zero_grad(set_to_none=True)
+        engine.backward(terms["loss"])
+        opt.step()
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+@pytest.mark.parametrize(("precision", "fabric_name"), [("bf16", "bf16-mixed"), ("32", "32-true")])
+@pytest.mark.parametrize(("objective", "prior"), [("elbo", "normal"), ("iwae", "normal"), ("elbo", "vamp")])
+def test_one_process_steps_give_fabrics_weights_bit_for_bit(precision, fabric_name, objective, prior):
+    ours = _steps(OneProcess(precision), objective, prior)
+    theirs = _steps(Fabric(accelerator="cpu", devices=1, precision=fabric_name), objective, prior)
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        assert torch.equal(ours[name], theirs[name]), name
+    assert not torch.equal(ours["head.weight"], _steps(OneProcess(precision), objective, prior, steps=1)["head.weight"])
+
+
+def test_a_whole_run_ends_with_the_same_weights_either_way(tiny_data, tmp_path, monkeypatch):
+    import vaekit.train as train
+
+    settings = dict(TINY, data=str(tiny_data), precision="bf16", epochs=2)
+    ours = load_file(str(vaekit.fit(out=str(tmp_path / "ours"), **settings) / "model.safetensors"))
+    monkeypatch.setattr(train, "make_engine", lambda c: Fabric(accelerator="cpu", devices=1, precision="bf16-mixed"))
+    theirs = load_file(str(vaekit.fit(out=str(tmp_path / "fabric"), **settings) / "model.safetensors"))
+    for name in ours:
+        assert torch.equal(ours[name], theirs[name]), name
+
+
+def test_the_engine_is_lightning_fabric_wherever_more_than_one_process_would_work():
+    assert isinstance(make_engine(TrainConfig(accelerator="cpu", precision="32")), OneProcess)
+    assert isinstance(make_engine(TrainConfig(accelerator="cpu", devices=2, precision="32")), Fabric)
+
+
+def test_training_on_the_cpu_does_not_import_lightning_fabric():
+    code = ("import sys, vaekit.train, vaekit.cli; "
+            "print(sorted(m for m in sys.modules if m.startswith(('lightning_fabric', 'torch._dynamo'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
