@@ -2,9 +2,9 @@
 
 Runs on several processes or machines, and on GPUs, go through Lightning Fabric (DDP, device
 placement, mixed precision with its gradient scaler). A run in one process on the CPU uses none
-of that, yet importing Lightning Fabric costs more than importing PyTorch: it imports
-``torch._dynamo``, 1.5 s of a 3.8 s cached restart on the project's 2-core machine
-(``benchmarks/restart.py``). Such a run steps through ``OneProcess`` instead: the part of
+of that, and importing Lightning Fabric is about 1 s of its start on the project's 2-core machine
+(a cached restart to the first step measured 3.80 s with it, 2.94 s without;
+``benchmarks/restart.py``). Such a run steps through ``OneProcess`` instead: the part of
 Fabric's interface the trainer uses, with Fabric's numerics for 32 and bf16 (floating inputs
 cast to bfloat16, the forward under ``torch.autocast``, floating outputs cast back to float32).
 ``tests/test_engine.py`` checks that both give bit-identical weights.
