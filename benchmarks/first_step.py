@@ -1,8 +1,8 @@
 """Run ``vaekit ARGS`` and end the process the moment its first optimizer step returns.
 
 restart.py times this process from launch to exit: that is a user's wait from pressing Enter to
-the first step of training. Patching the optimizer imports torch a little earlier than the
-command itself would, the same modules in all.
+the first step of training. Patching the optimizer (vaekit's Adam, ``vaekit.adam``) imports torch
+a little earlier than the command itself would, the same modules in all.
 
     python benchmarks/first_step.py train --data DIR --out RUN ...
 """
@@ -10,18 +10,18 @@ command itself would, the same modules in all.
 import os
 import sys
 
-import torch
+from vaekit.adam import Adam
 
 
 def main() -> None:
-    step = torch.optim.Adam.step
+    step = Adam.step
 
     def first_step(self, *args, **kwargs):
         step(self, *args, **kwargs)
         sys.stdout.flush()
         os._exit(0)
 
-    torch.optim.Adam.step = first_step
+    Adam.step = first_step
     from vaekit.cli import main as vaekit
 
     sys.argv = ["vaekit", *sys.argv[1:]]

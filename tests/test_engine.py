@@ -63,3 +63,26 @@ def test_training_on_the_cpu_does_not_import_lightning_fabric():
             "print(sorted(m for m in sys.modules if m.startswith(('lightning_fabric', 'torch._dynamo'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
+
+
+_HEAP_CHECK = """
+import sys, torch
+if sys.argv[1] == "kept":
+    from vaekit.device import keep_freed_memory
+    assert keep_freed_memory()
+p = torch.empty(4 << 20).data_ptr()  # a 16 MiB tensor, as a step's activations or gradients
+heap = [line.split()[0] for line in open("/proc/self/maps") if line.rstrip().endswith("[heap]")]
+print(any(int(lo, 16) <= p < int(hi, 16) for lo, hi in (h.split("-") for h in heap)))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc: Linux only")
+def test_a_cpu_run_keeps_large_freed_blocks_in_the_heap_for_the_next_step():
+    # glibc maps a fresh 16 MiB block (and unmaps it when freed, so the next step faults its
+    # pages in again); after keep_freed_memory it comes from the heap, where freed memory is reused
+    def in_heap(mode: str) -> str:
+        return subprocess.run([sys.executable, "-c", _HEAP_CHECK, mode], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert in_heap("default") == "False"
+    assert in_heap("kept") == "True"
