@@ -4,7 +4,7 @@
 torch 2.13 spends Python on each step (grouping tensors by device and dtype, checks, graph-break
 markers for torch.compile), and its first call imports ``torch._dynamo``. For the MLP VAE on
 the project's 2-core CPU that Python was about 0.15-0.2 ms of a 2.2 ms step, and the import
-1.4 s of every training process's start (``benchmarks/restart.py``).
+1.3-1.7 s of every training process's start (``benchmarks/restart.py``).
 
 ``Adam`` is torch's class -- the same state, ``state_dict``, param groups and LR schedulers --
 whose ``step`` calls the same kernel, ``torch._fused_adam_``, with the same arguments when the
@@ -25,13 +25,18 @@ _PLAIN = {"fused": True, "amsgrad": False, "maximize": False, "capturable": Fals
           "differentiable": False, "decoupled_weight_decay": False}
 
 
+def _unwrapped(method):
+    """The method without torch's ``_disable_dynamo`` wrapper (itself where it has none)."""
+    return getattr(method, "__wrapped__", method)
+
+
 class Adam(torch.optim.Adam):
     """``torch.optim.Adam`` whose plain fused CPU step skips torch's Python (see the module)."""
 
-    add_param_group = Optimizer.add_param_group.__wrapped__
-    zero_grad = Optimizer.zero_grad.__wrapped__
-    state_dict = Optimizer.state_dict.__wrapped__
-    load_state_dict = Optimizer.load_state_dict.__wrapped__
+    add_param_group = _unwrapped(Optimizer.add_param_group)
+    zero_grad = _unwrapped(Optimizer.zero_grad)
+    state_dict = _unwrapped(Optimizer.state_dict)
+    load_state_dict = _unwrapped(Optimizer.load_state_dict)
 
     def step(self, closure=None):
         if closure is not None or getattr(self, "grad_scale", None) is not None \
