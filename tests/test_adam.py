@@ -16,10 +16,11 @@ def _net() -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(12, 16), torch.nn.ReLU(), torch.nn.Linear(16, 12))
 
 
-def _train(cls, steps: int = 12, schedule: bool = True, **settings) -> tuple[dict, dict]:
+def _train(cls, steps: int = 12, **settings) -> tuple[dict, dict]:
+    """``steps`` steps under a one-cycle schedule (which moves lr and beta1 every step)."""
     net = _net()
     opt = cls(net.parameters(), **{"lr": 1e-2, "fused": True, **settings})
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 1e-2, total_steps=steps) if schedule else None
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 1e-2, total_steps=steps)
     x = torch.randn(64, 12, generator=torch.Generator().manual_seed(1))
     for i in range(steps):
         opt.zero_grad(set_to_none=True)
@@ -28,8 +29,7 @@ def _train(cls, steps: int = 12, schedule: bool = True, **settings) -> tuple[dic
         net(x[i % 4::4]).sub(x[i % 4::4]).pow(2).sum().backward()
         net[0].weight.requires_grad_(True)
         opt.step()
-        if sched:
-            sched.step()
+        sched.step()
     return net.state_dict(), opt.state_dict()
 
 
