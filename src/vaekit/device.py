@@ -8,7 +8,6 @@ and ``16`` (float16 mixed precision, for GPUs).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 import torch
 
@@ -86,12 +85,9 @@ def keep_freed_memory() -> bool:
     peak memory; the MLP VAE's median step was lower in 6 of 6 process pairs. Freed memory at
     the top of the heap is given back to the system beyond 1 GiB. The setting lasts for the
     process. Returns False where the C library has no ``mallopt`` (macOS, Windows) or ignores it."""
-    name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):
-        return False
-    if mallopt is None:
+    try:  # the C library's symbols, as the running program sees them
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
         return False
     # a glibc that caps the threshold at 32 MiB refuses the larger one
     kept = mallopt(_M_MMAP_THRESHOLD, 256 << 20) or mallopt(_M_MMAP_THRESHOLD, 32 << 20)
