@@ -75,6 +75,7 @@ class Adam(torch.optim.Adam):
 
 
 def _plain(p: torch.Tensor) -> bool:
+    """A float32 CPU parameter with a dense float32 gradient."""
     g = p.grad
     return (p.device.type == "cpu" and p.dtype == torch.float32 and g.dtype == torch.float32
-            and g.layout == torch.strided and not g.is_sparse)
+            and g.layout == torch.strided)
