@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install data browser demo test test-figures fuzz lint bench clean
+.PHONY: install data browser demo test test-float32 test-figures fuzz lint bench clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install: $(STAMP)
@@ -36,6 +36,11 @@ browser:
 
 test: data browser
 	$(BIN)/python -m pytest -q
+
+# the learned-outcome tests on the other numeric path: "auto" precision as a CPU without native
+# bfloat16 runs it (float32), so a developer on one kind of CPU checks what the other kind sees
+test-float32: data browser
+	$(BIN)/python -m pytest -q -m learned --float32
 
 # the real-data checks that re-measure published figures (tutorial loss, denoising dB, the
 # 30-epoch AE-vs-VAE gap, ...): about 6 minutes on 2 cores

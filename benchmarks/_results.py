@@ -42,7 +42,11 @@ def peak_rss(cmd: list[str], env: dict | None = None) -> int:
 
 
 def publish(name: str, markdown: str, data: dict) -> None:
-    """Replace the ``name`` section of RESULTS.md with ``markdown`` and write ``name.json``."""
+    """Replace the ``name`` section of RESULTS.md with ``markdown`` and write ``name.json``, with
+    the CPU it was measured on (model, bf16/AMX flags: bf16 results differ between CPU kinds)."""
+    from vaekit.device import cpu_info
+
+    data = {"cpu": cpu_info(), **data}
     (HERE / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"

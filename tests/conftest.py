@@ -13,6 +13,17 @@ import pytest
 from PIL import Image
 
 
+def pytest_addoption(parser):
+    parser.addoption("--float32", action="store_true",
+                     help="run 'auto' precision in float32 everywhere, as a CPU without native bfloat16 does "
+                          "(sets VAEKIT_FLOAT32=1 for this process and every command it starts)")
+
+
+def pytest_configure(config):
+    if config.getoption("--float32"):
+        os.environ["VAEKIT_FLOAT32"] = "1"
+
+
 def vaekit_cmd() -> list[str]:
     """The installed console script (next to this interpreter), as a user would run it."""
     exe = shutil.which("vaekit", path=str(Path(sys.executable).parent)) or shutil.which("vaekit")

@@ -53,6 +53,43 @@ def test_steps_match_torchs_fused_adam_bit_for_bit(settings, monkeypatch):
     assert not torch.equal(ours["0.weight"], _net().state_dict()["0.weight"])  # it did train
 
 
+def _wrong_signature(params, grads, exp_avgs, exp_avg_sqs, state_steps, *, lr):  # an op of another release
+    raise AssertionError("never reached: torch raises TypeError on the keywords first")
+
+
+@pytest.mark.parametrize("op", [None, _wrong_signature, lambda *a, **k: None])
+def test_without_a_working_fused_op_every_step_is_torchs(op, monkeypatch):
+    # the private op missing (None), taking other arguments, or doing nothing: the probe refuses
+    # it, torch's own step runs, and the results are torch's
+    import vaekit.adam as adam
+
+    if op is None:
+        monkeypatch.delattr(torch, "_fused_adam_")
+    else:
+        monkeypatch.setattr(torch, "_fused_adam_", op)
+    monkeypatch.setattr(adam, "_PROBED", {})
+    assert not adam.fused_adam_works()
+    calls = []
+    torch_step = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a: calls.append(1) or torch_step(self, *a))
+    ours, _ = _train(Adam, fused=False)  # torch's fused step needs the op too
+    assert len(calls) == 12
+    monkeypatch.undo()
+    theirs, _ = _train(torch.optim.Adam, fused=False)
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert adam.fused_adam_works()  # the real op, probed afresh
+
+
+def test_a_training_run_without_the_op_trains_with_torchs_step(tiny_data, tmp_path, monkeypatch):
+    import vaekit
+    import vaekit.adam as adam
+
+    monkeypatch.delattr(torch, "_fused_adam_")
+    monkeypatch.setattr(adam, "_PROBED", {})
+    run = vaekit.fit(**{**TINY, "epochs": 1}, data=str(tiny_data), out=str(tmp_path / "run"))
+    assert (run / "model.safetensors").is_file()
+
+
 def test_a_state_saved_by_either_resumes_in_the_other():
     net = _net()
     theirs = torch.optim.Adam(net.parameters(), lr=1e-2, fused=True)

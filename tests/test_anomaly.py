@@ -40,6 +40,7 @@ def test_threshold_from_contamination_is_the_training_quantile(fitted):
     assert fitted.labels_.mean() == pytest.approx(0.05, abs=0.01)
 
 
+@pytest.mark.learned
 def test_predict_agrees_with_the_threshold_and_scores_separate_the_classes(fitted):
     normal, odd = bars(100, False, seed=1), bars(100, True, seed=2)
     x = np.concatenate([normal, odd])
@@ -48,6 +49,7 @@ def test_predict_agrees_with_the_threshold_and_scores_separate_the_classes(fitte
     assert roc_auc_score([0] * 100 + [1] * 100, scores) > 0.95  # higher = more anomalous
 
 
+@pytest.mark.learned
 def test_every_score_kind_ranks_anomalies_higher(fitted):
     x = np.concatenate([bars(50, False, seed=3), bars(50, True, seed=4)])
     for kind in ("mse", "bce", "elbo"):
@@ -124,6 +126,7 @@ def test_a_detector_folder_without_its_codes_is_refused(fitted, tmp_path):
         AnomalyDetector.load(tmp_path / "det")
 
 
+@pytest.mark.learned
 def test_cli_fit_and_score_a_folder(tmp_path, data_home):
     from conftest import make_image_folder, run_here
 
@@ -142,3 +145,40 @@ def test_cli_fit_and_score_a_folder(tmp_path, data_home):
     assert (tmp_path / "s_top.png").is_file() and "above the threshold" in proc.stdout
     bad = run_here("anomaly", "score", str(tmp_path), str(folder), check=False)
     assert bad.returncode == 2 and "not an anomaly detector" in bad.stderr
+
+
+@pytest.mark.parametrize("kind", ["copies of one picture", "one grey level"])
+def test_degenerate_normal_images_give_a_working_detector(kind, tmp_path, data_home):
+    # codes with no spread at all (a zero covariance) once ended in an internal Cholesky error;
+    # now the detector flags anything unlike the training picture
+    from conftest import run_here
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    picture = rng.integers(0, 255, (16, 16), dtype=np.uint8) if kind.startswith("copies") else np.full((16, 16), 128, np.uint8)
+    folder, probe = tmp_path / "normal", tmp_path / "probe"
+    folder.mkdir(), probe.mkdir()
+    for i in range(50):
+        Image.fromarray(picture).save(folder / f"{i}.png")
+    Image.fromarray(picture).save(probe / "a_same.png")
+    Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(probe / "b_other.png")
+    det = tmp_path / "det"
+    run_here("anomaly", "fit", "--data", str(folder), "--out", str(det), "--image-size", "16", "--epochs", "2",
+             "--no-progress")
+    run_here("anomaly", "score", str(det), str(probe), "-o", str(tmp_path / "s.csv"))
+    rows = {r.split(",")[0].rsplit("/", 1)[1]: r.split(",")[1:] for r in (tmp_path / "s.csv").read_text().splitlines()[1:]}
+    # every training score ties, so which side of the threshold a copy lands is float noise; the
+    # other picture is flagged, and stands far above the copy (scores in training spreads)
+    assert rows["b_other.png"][1] == "1"
+    assert float(rows["b_other.png"][0]) > float(rows["a_same.png"][0]) + 10
+
+
+def test_one_image_is_refused_in_one_line(tmp_path, data_home):
+    from conftest import run_main
+    from PIL import Image
+
+    (tmp_path / "one").mkdir()
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "one" / "x.png")
+    code, _, err = run_main("anomaly", "fit", "--data", str(tmp_path / "one"), "--out", str(tmp_path / "det"))
+    assert code == 2 and err.count("vaekit: error:") == 1 and "too few to train on" in err
+    assert not (tmp_path / "det").exists()

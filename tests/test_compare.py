@@ -77,20 +77,22 @@ def _mnist_compare(tmp_path, epochs: int):
     return out, json.loads((out / "compare.json").read_text())
 
 
+@pytest.mark.learned
 def test_mnist_2d_vae_generates_and_stays_near_the_prior_in_6_epochs(mnist_pair):
     # The founding documents' lesson, which the README promises, on compare's default MLP
-    # (512-512) with a 2-D latent, same seed, 6 epochs each (25 s). Measured at seeds 0, 1, 2:
-    # prior-sample Fréchet distance VAE/AE 268/389, 253/453, 277/370 (1.3x-1.8x); 95-98% of the
-    # VAE's test codes within 3 sigma against 62-69% of the AE's; largest AE coordinate 24-56
-    # against the VAE's 4.8-5.7. The longer run that re-measures the demo's gap is
-    # test_mnist_2d_gap_after_30_epochs (make test-figures).
+    # (512-512) with a 2-D latent, same seed, 6 epochs each (25 s). Margins beside each threshold:
+    # the range over seeds 0-4 x {bf16 autocast, float32} on Intel Xeon with AMX
+    # (benchmarks/margins.py; 10 pairs). Whether the VAE's samples cover more classes than the
+    # AE's is not asserted at this budget: 10 of 10 held, but by as little as 8.5 vs 8.4.
+    # The longer run that re-measures the demo's gap is test_mnist_2d_gap_after_30_epochs
+    # (make test-figures).
     out, result = mnist_pair
     ae, vae = result["models"]["AE"], result["models"]["VAE"]
-    assert result["classifier"]["test_accuracy"] > 0.97
-    assert vae["frechet_prior"] < 0.9 * ae["frechet_prior"]
-    assert vae["effective_classes_prior"] > ae["effective_classes_prior"]
-    assert vae["latent"]["within_3sigma"] >= 0.93 and ae["latent"]["within_3sigma"] < 0.8
-    assert ae["latent"]["max_abs"] > 2 * vae["latent"]["max_abs"]
+    assert result["classifier"]["test_accuracy"] > 0.97  # 0.984 at every seed (the classifier's own seed)
+    assert vae["frechet_prior"] < 0.9 * ae["frechet_prior"]  # ratio 0.55-0.77
+    assert vae["effective_classes_prior"] >= 8.0  # 8.3-9.0 of 10 (the AE's: 6.7-8.4)
+    assert vae["latent"]["within_3sigma"] >= 0.93 and ae["latent"]["within_3sigma"] < 0.8  # 0.955-0.975; 0.598-0.682
+    assert ae["latent"]["max_abs"] > 2 * vae["latent"]["max_abs"]  # 5.1x-10.2x
     png = run_here("manifold", str(out / "vae")).stdout.strip()
     assert Image.open(png).size == (20 * 28 * 2, 20 * 28 * 2)  # 28 px tiles shown at 2x
 

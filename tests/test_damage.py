@@ -29,6 +29,15 @@ def _nan_weights(run):
     save_file(state, str(run / "model.safetensors"))
 
 
+def _retyped(run, name, dtype):
+    """Every float tensor of ``name`` replaced by one of ``dtype`` with the same shape."""
+    path = run / name
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+    save_file(state, str(path), metadata=metadata)
+
+
 def _checkpoint_metadata(run, metadata):
     path = run / "checkpoint.safetensors"
     save_file(load_file(str(path)), str(path), metadata=metadata)
@@ -41,6 +50,9 @@ CASES = [  # (name, damage(run), command after the run folder, words in the one 
     ("random weights file", lambda r: (r / "model.safetensors").write_bytes(torch.randint(0, 255, (3000,), dtype=torch.uint8).numpy().tobytes()),
      ["reconstruct"], "damaged weights"),
     ("NaN weights", _nan_weights, ["sample"], "weights hold NaN or infinity"),
+    ("int64 weights", lambda r: _retyped(r, "model.safetensors", torch.int64), ["sample"], "is int64, expected float32"),
+    ("float16 weights", lambda r: _retyped(r, "model.safetensors", torch.float16), ["reconstruct"], "is float16, expected float32"),
+    ("int64 checkpoint", lambda r: _retyped(r, "checkpoint.safetensors", torch.int64), ["--resume"], "is int64, expected float32"),
     ("config is a list", lambda r: (r / "config.json").write_text("[]"), ["sample"], "config.json: expected a JSON object"),
     ("config is not JSON", lambda r: (r / "config.json").write_text("{model: vae"), ["latent"], "config.json: not valid JSON"),
     ("a string for a number", lambda r: _edit_json(r / "config.json", lambda c: c["model"].update(latent_dim="three")),
@@ -82,8 +94,12 @@ def test_resume_of_a_finished_run_repairs_its_weights_and_clears_temporaries(goo
     shutil.copytree(run, copy)
     (copy / "model.safetensors").write_bytes(b"garbage")
     (copy / ".model.safetensors.abc123.tmp").write_bytes(b"left by a killed write")
+    (copy / ".tmpA1b2C3").write_bytes(b"safetensors' own temporary, left by a kill inside save_file")
+    (copy / "grids" / ".recon_epoch001.png.x1y2.tmp").write_bytes(b"a grid's")
+    (copy / "notes.tmp").write_text("the user's own file")
     run_here("train", "--resume", str(copy), env={"VAEKIT_DATA": str(cache)})
-    assert not list(copy.glob(".*.tmp"))
+    assert not list(copy.glob(".*")) and not list((copy / "grids").glob(".*"))
+    assert (copy / "notes.tmp").is_file()
     assert load_file(str(copy / "model.safetensors")).keys() == load_file(str(run / "model.safetensors")).keys()
     png = run_here("sample", str(copy), "-n", "4").stdout.strip()
     assert png.endswith("sample.png")

@@ -194,6 +194,7 @@ def test_settings_files_flags_override_and_a_run_repeats(tiny_data, tmp_path):
     assert table[0].split()[:4] == ["run", "data", "model", "backbone"] and len(table) == 4
 
 
+@pytest.mark.learned
 def test_transformer_in_a_pipeline_on_mnist():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

@@ -86,3 +86,21 @@ def test_a_cpu_run_keeps_large_freed_blocks_in_the_heap_for_the_next_step():
 
     assert in_heap("default") == "False"
     assert in_heap("kept") == "True"
+
+
+_FIT_THEN_HEAP = """
+import sys, torch, vaekit
+vaekit.fit(data=sys.argv[1], out=sys.argv[2], latent_dim=3, hidden=[16], image_size=8, image_channels=1,
+           epochs=1, batch_size=16, precision="32", progress=False)
+p = torch.empty(4 << 20).data_ptr()
+heap = [line.split()[0] for line in open("/proc/self/maps") if line.rstrip().endswith("[heap]")]
+print(any(int(lo, 16) <= p < int(hi, 16) for lo, hi in (h.split("-") for h in heap)))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc: Linux only")
+def test_a_library_fit_leaves_the_callers_allocator_alone(tiny_data, tmp_path):
+    # the allocator setting belongs to the command-line process; a notebook's vaekit.fit keeps glibc's own
+    out = subprocess.run([sys.executable, "-c", _FIT_THEN_HEAP, str(tiny_data), str(tmp_path / "run")],
+                         capture_output=True, text=True, check=True).stdout.strip().splitlines()
+    assert out[-1] == "False"

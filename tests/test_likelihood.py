@@ -98,6 +98,7 @@ def test_bernoulli_log_lik_fused_and_eager_are_minus_the_summed_bce():
     assert torch.allclose(bernoulli_log_lik(half, x, fused=True), widened, atol=1e-4)
 
 
+@pytest.mark.learned
 def test_model_estimate_is_above_the_elbo_and_bf16_agrees_with_float32():
     torch.manual_seed(0)
     model = build_model(model="vae", image_shape=(1, 6, 6), latent_dim=3, hidden=[32, 32],
@@ -145,6 +146,7 @@ def test_binarization_draws_zeros_and_ones_at_the_grey_level():
     assert binarized_splits(splits, "none", seed=0) is splits
 
 
+@pytest.mark.learned
 @pytest.mark.slow
 def test_iwae_preset_trains_and_evaluate_reports_the_k_sample_bound(tmp_path):
     run = tmp_path / "iwae"

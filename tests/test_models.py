@@ -107,3 +107,28 @@ def test_the_conv_path_stays_channels_last_and_saves_plain_weights(tmp_path):
     assert all(t.is_contiguous() for t in load_file(str(tmp_path / "model.safetensors")).values())
     # inference batches follow the image size: MNIST in thousands, 128x128 RGB in a few hundred
     assert batch_for((1, 28, 28)) == 1000 and batch_for((3, 128, 128)) == 170 and batch_for((3, 4096, 4096)) == 1
+
+
+@pytest.mark.parametrize("backbone", ["conv", "resnet"])
+@pytest.mark.parametrize("size", [4, 8, (8, 1)])
+def test_bf16_gradients_at_sizes_whose_last_levels_are_one_pixel(backbone, size):
+    # A stride-2 convolution over a side of length 1 had a bf16 weight gradient of uninitialised
+    # memory in torch 2.13 (a conv run on MNIST at --image-size 4 diverged in its first step);
+    # the encoders step by 1 along such a side, which computes the same output.
+    from vaekit.models.backbones import down_stride
+
+    assert down_stride((1, 1)) == (1, 1) and down_stride((2, 1)) == (2, 1) and down_stride((3, 3)) == (2, 2)
+    h, w = (size, size) if isinstance(size, int) else size
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(model="vae", backbone=backbone, image_shape=(1, h, w), latent_dim=4))
+    x = torch.rand(32, 1, h, w)
+    grads = {}
+    for bf16 in (False, True):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model.decode(model.encode(x).mode()).float().pow(2).mean()
+        loss.backward()
+        grads[bf16] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    for name, g in grads[True].items():
+        assert torch.isfinite(g).all() and torch.isfinite(grads[False][name]).all(), name
+        assert float(g.abs().max()) < 1e3, name  # bf16 noise, not the 1e37 of uninitialised memory

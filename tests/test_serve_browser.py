@@ -99,6 +99,23 @@ def test_the_printed_url_opens_the_pair_side_by_side(page, tmp_path):
     assert not errors
 
 
+def test_a_dots_hover_card_leaves_with_its_view(page):
+    pg, url, errors = page
+    open_view(pg, url, "#/runs")  # the same URL twice would not reload the view
+    open_view(pg, url, "#" + url.split("#")[1])
+    box = pg.locator("canvas.map").first.bounding_box()
+    visible = "!document.querySelector('#tip').hidden"
+    for k in range(400):  # sweep the map until the pointer rests on a test image's dot
+        pg.mouse.move(box["x"] + box["width"] * (0.1 + 0.8 * (k % 20) / 19), box["y"] + box["height"] * (0.1 + 0.8 * (k // 20) / 19))
+        if pg.evaluate(visible):
+            break
+    assert pg.evaluate(visible), "no dot showed its card"
+    pg.evaluate("location.hash = '#/play'")
+    pg.wait_for_function("window.vaekit.ready")
+    assert not pg.evaluate(visible)
+    assert not errors
+
+
 def test_runs_table_lists_the_runs(page, tmp_path):
     pg, url, errors = page
     open_view(pg, url, "#/runs")
@@ -148,14 +165,21 @@ def test_a_training_started_from_the_form_ends_with_its_curve(page, server, _tin
     assert not errors
 
 
-def test_far_from_the_aes_codes_the_ae_decodes_a_smudge_and_the_vae_a_digit(page, mnist_pair, tmp_path):
+@pytest.mark.learned
+def test_far_from_the_aes_codes_the_page_shows_each_models_own_decode(page, mnist_pair, tmp_path):
     """The seeds' lesson on the live page (6-epoch MNIST AE and VAE with 2-D codes): the pointer
-    goes to the 16 points of the prior's 2-sigma disc farthest from every AE test code; the
-    images the browser shows there are read by the reference classifier."""
+    goes to the 16 points of the prior's 2-sigma disc farthest from every AE test code, and each
+    panel shows its model's decode of exactly the code under the pointer; the codes the maps draw
+    sit inside the prior's 3-sigma circle for the VAE and largely outside it for the AE.
+
+    Which digits appear at those 16 points is not asserted: at this budget it is chaos. Over 5
+    seeds x {bf16, float32} (benchmarks/margins.py, Intel Xeon with AMX) the share the reference
+    classifier reads as one digit ranged 0.25-1.00 for the VAE and 0.00-0.94 for the AE, the AE
+    ahead at 2 of 10. The share of drawn codes within 3 sigma did not overlap: VAE 0.955-0.975,
+    AE 0.598-0.682 (all test codes; the page draws a fixed 2,000 of them)."""
     import httpx
     import torch
 
-    from vaekit.classifier import reference_classifier
     from vaekit.run import Run
 
     pg, _, errors = page
@@ -163,27 +187,31 @@ def test_far_from_the_aes_codes_the_ae_decodes_a_smudge_and_the_vae_a_digit(page
     with serving(folder) as url:
         token = re.search(r"token=([^#&]+)", url).group(1)
         ids = url.split("#/explore/")[1].split(",")
-        ae_codes = np.array(httpx.get(f"{url.split('/?')[0]}/api/runs/{ids[0]}/codes",
-                                      headers={"X-Vaekit-Token": token}).json()["points"])
+        drawn = [np.array(httpx.get(f"{url.split('/?')[0]}/api/runs/{i}/codes",
+                                    headers={"X-Vaekit-Token": token}).json()["points"]) for i in ids]
         grid = np.array([(x, y) for x in np.linspace(-2, 2, 41) for y in np.linspace(-2, 2, 41) if x * x + y * y <= 4])
-        gap = np.sqrt(((grid[:, None] - ae_codes[None]) ** 2).sum(-1)).min(1)
+        gap = np.sqrt(((grid[:, None] - drawn[0][None]) ** 2).sum(-1)).min(1)
         far = grid[np.argsort(-gap)[:16]]
         open_view(pg, url, "#" + url.split("#")[1])
         box = pg.locator("canvas.map").first.bounding_box()
-        shown = {"ae": [], "vae": []}
+        shown = {rid: [] for rid in ids}
         for x, y in far:  # map coordinates -> pixels of the prior's frame (+-3.6 on both axes)
             frames = pg.evaluate("window.vaekit.frames")
             pg.mouse.move(box["x"] + (x + 3.6) / 7.2 * box["width"], box["y"] + (3.6 - y) / 7.2 * box["height"])
             pg.wait_for_function(f"window.vaekit.frames >= {frames + 2} && "
                                  "window.vaekit.panels.every(p => !p.busy && !p.want)")
-            for name, rid in zip(("ae", "vae"), ids, strict=True):
-                shown[name].append(pixels(pg, f"img.decoded[data-run='{rid}']").reshape(28, 28, 4)[..., 0])
+            codes = pg.evaluate("window.vaekit.panels.map(p => [p.id, p.shown])")
+            for rid, z in codes:
+                assert np.hypot(z[0] - x, z[1] - y) < 0.05, (z, x, y)  # the code under the pointer
+                shown[rid].append((z, pixels(pg, f"img.decoded[data-run='{rid}']").reshape(28, 28, 4)[..., 0]))
         pg.screenshot(path=tmp_path / "lesson.png")
-    run = Run.open(folder / "vae")
-    clf = reference_classifier(run.data, run.splits.train, run.splits.test)
-    # the share of those images the classifier reads as one digit (>= 95% sure of one class);
-    # measured: VAE 15 of 16, AE 9 of 16 (the others blends of two digits, or smudges)
-    digits = {k: float((clf.probabilities(torch.from_numpy(np.stack(v)).float().div(255)[:, None])
-                        .max(1).values >= 0.95).float().mean()) for k, v in shown.items()}
-    assert digits["vae"] >= 0.8 and digits["ae"] <= digits["vae"] - 0.25, digits
+    for name, rid in zip(("ae", "vae"), ids, strict=True):
+        model = Run.open(folder / name).model.eval()
+        with torch.inference_mode():
+            want = model.decode(torch.tensor([z for z, _ in shown[rid]], dtype=torch.float32))
+        want = want[:, 0].clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
+        got = np.stack([img for _, img in shown[rid]])
+        assert np.abs(got.astype(int) - want).max() <= 1, name  # the model's own decode, as a PNG holds it
+    inside = [float((np.hypot(*d.T) <= 3).mean()) for d in drawn]  # drawn codes within the 3-sigma circle
+    assert inside[1] >= 0.9 and inside[0] <= 0.8, inside
     assert not errors

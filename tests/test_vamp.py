@@ -33,6 +33,7 @@ def test_one_pseudo_input_mapped_to_the_origin_with_unit_variance_is_the_standar
     torch.testing.assert_close(mc, torch.full((4,), closed), atol=0.03, rtol=0)
 
 
+@pytest.mark.learned
 @pytest.mark.parametrize("objective", ["elbo", "iwae", "tcvae"])
 def test_a_vae_with_the_vamp_prior_trains_under_every_objective(objective):
     torch.manual_seed(0)

@@ -68,6 +68,7 @@ def test_the_pixelcnn_is_causal():
                 assert float(flat[here + 1 :].max()) > 0.0  # and some after it do see it
 
 
+@pytest.mark.learned
 def test_the_pixelcnn_learns_a_grid_distribution():
     # grids whose every position copies the first: after fitting, later positions are near-certain
     torch.manual_seed(0)
@@ -87,6 +88,7 @@ def test_the_pixelcnn_learns_a_grid_distribution():
     assert (drawn == drawn[:, :1, :1]).float().mean() > 0.9
 
 
+@pytest.mark.learned
 def test_train_prior_then_sample_from_the_command_line(tmp_path):
     run = tmp_path / "vq"
     run_here("train", "--data", "mnist", "--classes", "1", "--model", "vqvae", "--latent-dim", "8",
@@ -151,6 +153,7 @@ def test_arithmetic_coding_round_trips_near_the_entropy():
     assert entropy_bits / 8 <= len(blob) <= entropy_bits / 8 * 1.01 + 8
 
 
+@pytest.mark.learned
 def test_a_fitted_prior_entropy_codes_the_indices(tmp_path):
     from vaekit.compress import compress, decompress, read_vkz
 

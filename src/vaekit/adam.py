@@ -14,6 +14,11 @@ torch's own ``step``. ``tests/test_adam.py`` checks that both give bit-identical
 and state. The other methods torch wraps with ``torch._disable_dynamo`` (which only matters to
 code compiled by torch.compile, and the loop's optimizer never is) are taken unwrapped, so a
 run that steps on the CPU does not import torch._dynamo at all.
+
+``torch._fused_adam_`` is private: the fast path is taken only once a probe has shown that the op
+exists, takes the arguments given here and computes Adam's known first step
+(``fused_adam_works``); anywhere else (another torch release, a build without it) every step is
+torch's own. pyproject pins the torch releases this is tested with.
 """
 
 from __future__ import annotations
@@ -23,6 +28,30 @@ from torch.optim import Optimizer
 
 _PLAIN = {"fused": True, "amsgrad": False, "maximize": False, "capturable": False,
           "differentiable": False, "decoupled_weight_decay": False}
+
+
+_PROBED: dict[str, bool] = {}
+
+
+def _fused_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, weight_decay, eps) -> None:
+    torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=lr, beta1=beta1,
+                       beta2=beta2, weight_decay=weight_decay, eps=eps, maximize=False, grad_scale=None,
+                       found_inf=None)
+
+
+def fused_adam_works() -> bool:
+    """Whether ``torch._fused_adam_`` exists, accepts this module's call and gives Adam's first
+    step on a known case (a parameter of 1 with gradient 0.5 and lr 0.1 moves to 0.9); probed
+    once per process, on scratch tensors."""
+    if "ok" not in _PROBED:
+        try:
+            p, g = torch.ones(4), torch.full((4,), 0.5)
+            m, v, step = torch.zeros(4), torch.zeros(4), torch.ones(())
+            _fused_step([p], [g], [m], [v], [step], 0.1, 0.9, 0.999, 0.0, 1e-8)
+            _PROBED["ok"] = bool(torch.allclose(p, torch.full((4,), 0.9), atol=1e-6))
+        except Exception:  # noqa: BLE001 -- missing op, another signature: torch's own step instead
+            _PROBED["ok"] = False
+    return _PROBED["ok"]
 
 
 def _unwrapped(method):
@@ -40,7 +69,7 @@ class Adam(torch.optim.Adam):
 
     def step(self, closure=None):
         if closure is not None or getattr(self, "grad_scale", None) is not None \
-                or getattr(self, "found_inf", None) is not None:
+                or getattr(self, "found_inf", None) is not None or not fused_adam_works():
             return super().step(closure)
         groups = []
         for group in self.param_groups:
@@ -57,11 +86,9 @@ class Adam(torch.optim.Adam):
                 steps = [s["step"] for s in states]
                 torch._foreach_add_(steps, 1)
                 beta1, beta2 = group["betas"]
-                torch._fused_adam_(params, [p.grad for p in params], [s["exp_avg"] for s in states],
-                                   [s["exp_avg_sq"] for s in states], [], steps, amsgrad=False,
-                                   lr=group["lr"], beta1=float(beta1), beta2=float(beta2),
-                                   weight_decay=group["weight_decay"], eps=group["eps"],
-                                   maximize=False, grad_scale=None, found_inf=None)
+                _fused_step(params, [p.grad for p in params], [s["exp_avg"] for s in states],
+                            [s["exp_avg_sq"] for s in states], steps, group["lr"], float(beta1),
+                            float(beta2), group["weight_decay"], group["eps"])
         return None
 
     def _state(self, p: torch.Tensor) -> dict:

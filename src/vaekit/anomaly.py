@@ -37,6 +37,20 @@ DETECTOR_FILE = "detector.json"
 CODES_FILE = "detector_codes.safetensors"  # the whitened training codes the neighbour distance needs
 
 
+# Floors that keep degenerate training images (copies of one picture, a constant image: codes and
+# errors with no spread at all) from turning float noise into enormous scores. Neither binds on
+# real data, whose codes spread over whole standard deviations and whose log errors vary by ~0.5.
+NEAR_FLOOR = 0.01    # a neighbour distance in whitened units (training standard deviations)
+SPREAD_FLOOR = 0.05  # the spread of a log part over the training images
+
+
+def _ridge(cov: torch.Tensor, z: torch.Tensor) -> float:
+    """What is added to the code covariance's diagonal before inverting it: a millionth of the
+    codes' mean variance, or of their mean square where they have no variance (images that all
+    encode to one code), so the whitened scale follows the codes' own size; at least 1e-12."""
+    return 1e-6 * max(float(cov.diagonal().mean()), float(z.pow(2).mean()), 1e-6)
+
+
 class AnomalyDetector:
     """Train an AE or VAE on normal images; score images by how badly it reconstructs them.
 
@@ -170,18 +184,19 @@ class AnomalyDetector:
             # Fashion-MNIST); a tiny ridge only keeps inactive VAE units invertible.
             self.code_mean_ = z.mean(0)
             cov = torch.cov(z.T).reshape(d, d)
-            self.code_precision_ = torch.linalg.inv(cov + 1e-6 * cov.diagonal().mean() * torch.eye(d))
+            self.code_precision_ = torch.linalg.inv(cov + _ridge(cov, z) * torch.eye(d))
         else:
             # Few images per dimension (70 faces, 64 dimensions): the sample covariance is near-
             # singular and its inverse overfits; Ledoit-Wolf shrinkage fixes that.
             lw = LedoitWolf().fit(z.numpy())
             self.code_mean_ = torch.from_numpy(lw.location_).double()
-            self.code_precision_ = torch.from_numpy(lw.precision_).double()
+            cov = torch.from_numpy(lw.covariance_).double()
+            self.code_precision_ = torch.linalg.inv(cov + _ridge(cov, z) * torch.eye(d))
         self.codes_ = self._whiten(z)  # (N, D) float32
         # Leave-one-out for the training images themselves: their nearest code is their own.
         near = _kth_distance(self.codes_, self.codes_, self.neighbors + 1)
-        parts = torch.stack([torch.cat(errors).log(), near.clamp(min=1e-12).log()])  # (2, N)
-        self.part_scale_ = torch.stack([parts.mean(1), parts.std(1).clamp(min=1e-12)])  # (2, 2)
+        parts = torch.stack([torch.cat(errors).log(), near.clamp(min=NEAR_FLOOR).log()])  # (2, N)
+        self.part_scale_ = torch.stack([parts.mean(1), parts.std(1).clamp(min=SPREAD_FLOOR)])  # (2, 2)
         return parts
 
     def _whiten(self, z: torch.Tensor) -> torch.Tensor:
@@ -220,7 +235,8 @@ class AnomalyDetector:
             return (recon + q.kl()).double().cpu().numpy()
         if self.score == "combined":
             near = _kth_distance(self._whiten(q.mode().cpu()), self.codes_, self.neighbors)
-            return self._combine(torch.stack([_mse(model, x, q).cpu().log(), near.clamp(min=1e-12).log()]))
+            parts = [_mse(model, x, q).cpu().log(), near.clamp(min=NEAR_FLOOR).log()]
+            return self._combine(torch.stack(parts))
         if self.score == "bce":
             return reconstruction(model.decode_logits(q.mode()), x, "bce").double().cpu().numpy()
         return _mse(model, x, q).cpu().numpy()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +39,17 @@ def save(model: AutoEncoder, run: str | Path, extra: dict | None = None, weights
     return run
 
 
+# What a killed write leaves: vaekit's own temporaries (files.atomic_write: ``.NAME.XXXXXXXX.tmp``)
+# and the one safetensors' writer makes beside the file it is asked to write (``.tmpXXXXXX``).
+_TEMPORARY = re.compile(r"\..+\.tmp|\.tmp[A-Za-z0-9]{6}")
+
+
 def clean_temporaries(run: str | Path) -> int:
-    """Remove the temporary files a killed write left in a run folder (``.NAME.*.tmp``);
-    returns how many."""
-    stale = list(Path(run).glob(".*.tmp")) + list(Path(run).glob("snapshots/.*.tmp"))
+    """Remove the temporary files a killed write left in a run folder and its snapshots/ and
+    grids/; returns how many."""
+    run = Path(run)
+    stale = [p for folder in (run, run / "snapshots", run / "grids") if folder.is_dir()
+             for p in folder.iterdir() if _TEMPORARY.fullmatch(p.name) and p.is_file()]
     for p in stale:
         p.unlink(missing_ok=True)
     return len(stale)
@@ -63,6 +71,17 @@ def check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
     if bad:
         raise VaekitError(f"{path}: weights hold NaN or infinity ({bad[0]}, {len(bad)} tensors): the run "
                           "diverged; train it again with a lower --lr")
+
+
+def check_dtypes(state: dict[str, torch.Tensor], model: torch.nn.Module, path: Path) -> None:
+    """VaekitError when a stored tensor's dtype is not its model tensor's: ``load_state_dict``
+    would cast int64 or float16 values into the float32 weights without a word."""
+    expected = model.state_dict()
+    for k, v in state.items():
+        if k in expected and v.dtype != expected[k].dtype:
+            raise VaekitError(f"{path}: tensor {k} is {str(v.dtype).removeprefix('torch.')}, expected "
+                              f"{str(expected[k].dtype).removeprefix('torch.')}: not weights vaekit wrote; "
+                              "train the run again")
 
 
 def save_weights(model: AutoEncoder, run: str | Path, snapshot: int | None = None) -> None:
@@ -113,6 +132,7 @@ def load(run: str | Path, device: str | torch.device = "cpu", snapshot: int | No
     model = build_model(model_config(run, cfg))
     state = read_tensors(weights, "weights")
     check_finite(state, weights)
+    check_dtypes(state, model, weights)
     try:
         model.load_state_dict(state)
     except (ValueError, KeyError, RuntimeError) as e:
@@ -190,6 +210,7 @@ def load_checkpoint(run: Path, model, optimizer, scheduler) -> dict:
     tensors = read_tensors(path, "checkpoint")
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     check_finite(model_state, path)
+    check_dtypes(model_state, model, path)
     try:
         model.load_state_dict(model_state)
     except (RuntimeError, KeyError) as e:
@@ -204,6 +225,9 @@ def load_checkpoint(run: Path, model, optimizer, scheduler) -> dict:
         params = [p for group in optimizer.param_groups for p in group["params"]]
         for idx, slot in slots.items():  # each moment in its parameter's memory layout (channels_last
             for key, value in slot.items():  # conv weights): the fused update is then the original's
+                if value.dtype != torch.float32:  # what Adam keeps; anything else was not written here
+                    raise ValueError(f"optimizer state optim.{idx}.{key} is "
+                                     f"{str(value.dtype).removeprefix('torch.')}, expected float32")
                 if 0 <= idx < len(params) and value.shape == params[idx].shape:
                     slot[key] = torch.empty_like(params[idx], dtype=value.dtype).copy_(value)
         optimizer.load_state_dict({"state": slots, "param_groups": header.pop("param_groups")})

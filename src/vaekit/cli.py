@@ -599,6 +599,11 @@ def main() -> None:
     from typer import exceptions as typer_errors
     from typer._click import exceptions as click_errors
 
+    from vaekit.device import keep_freed_memory
+
+    # The command-line process owns its allocator: a library call (a notebook, the scikit-learn
+    # estimators) leaves the caller's alone; page trainings are `vaekit train` processes too.
+    keep_freed_memory()
     try:
         code = app(standalone_mode=False)
     except click_errors.NoArgsIsHelpError as e:

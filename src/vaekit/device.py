@@ -8,13 +8,20 @@ and ``16`` (float16 mixed precision, for GPUs).
 from __future__ import annotations
 
 import ctypes
+import os
+import platform
+from pathlib import Path
 
 import torch
 
 from vaekit.config import LEGACY_PRECISIONS, PRECISIONS
 
-__all__ = ["LEGACY_PRECISIONS", "PRECISIONS", "check_accelerator", "cpu_has_native_bf16", "fabric_precision",
-           "keep_freed_memory", "resolve_accelerator", "resolve_precision"]
+__all__ = ["FLOAT32_ENV", "LEGACY_PRECISIONS", "PRECISIONS", "check_accelerator", "cpu_has_native_bf16",
+           "cpu_info", "fabric_precision", "keep_freed_memory", "resolve_accelerator", "resolve_precision"]
+# Set to 1, "auto" runs float32 everywhere (training, evaluation, likelihoods, priors), as it does
+# on a CPU without native bfloat16 (AVX2 only): a developer on one kind of CPU checks the other
+# numeric path with it (`make test-float32`). An explicit "bf16" is still honoured.
+FLOAT32_ENV = "VAEKIT_FLOAT32"
 _FABRIC = {"32": "32-true", "bf16": "bf16-mixed", "16": "16-mixed"}
 
 
@@ -42,10 +49,37 @@ def check_accelerator(accelerator: str) -> None:
 
 
 def cpu_has_native_bf16() -> bool:
-    """True when this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX)."""
+    """True when this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX), unless
+    $VAEKIT_FLOAT32 is 1 (see FLOAT32_ENV)."""
+    if os.environ.get(FLOAT32_ENV, "") not in ("", "0"):
+        return False
     cpu = torch.cpu
     checks = [getattr(cpu, "_is_avx512_bf16_supported", None), getattr(cpu, "_is_amx_tile_supported", None)]
     return any(bool(c()) for c in checks if c is not None)
+
+
+_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "neon", "asimd")
+
+
+def cpu_info() -> dict:
+    """The CPU figures were measured on: model name, logical CPUs, the instruction-set flags that
+    decide vaekit's kernels (bfloat16 and AMX above all), whether "auto" means bf16 here, and the
+    torch build. Benchmarks write it into their JSON; bf16 results differ between CPU kinds."""
+    model, flags = platform.processor() or platform.machine() or "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "model name" and model in ("", platform.processor(), platform.machine()):
+                model = value.strip()
+            elif key in ("flags", "Features") and not flags:
+                flags = set(value.split())
+    except OSError:  # not Linux: the model name platform gives, no flags
+        pass
+    forced = os.environ.get(FLOAT32_ENV, "") not in ("", "0")
+    return {"model": model, "cpus": os.cpu_count(), "flags": [f for f in _FLAGS if f in flags],
+            "native_bf16": cpu_has_native_bf16(), "float32_forced": forced,
+            "threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:

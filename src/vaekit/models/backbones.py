@@ -50,7 +50,16 @@ class MLPDecoder(nn.Module):
         return self.net(z)
 
 
-def conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+def down_stride(size: tuple[int, int]) -> tuple[int, int]:
+    """The stride of a 3x3, padding-1 convolution that halves a (h, w) map: 2, but 1 along a side
+    already 1 long. Both give the same output there (only the centre tap sees the input), and
+    torch 2.13's bfloat16 weight gradient of a stride-2 convolution over a side of length 1 is
+    uninitialised memory (NaN or 1e37 on Intel Xeon with AMX): a conv run on MNIST at
+    --image-size 4 or 8, whose last levels are 1x1, diverged in its first step."""
+    return (1 if size[0] == 1 else 2, 1 if size[1] == 1 else 2)
+
+
+def conv_block(c_in: int, c_out: int, stride: int | tuple[int, int]) -> nn.Sequential:
     """Conv(3x3) - BatchNorm - LeakyReLU, the face VAE's building block."""
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
                          nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2))
@@ -79,12 +88,13 @@ class ConvEncoder(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int], channels: list[int]):
         super().__init__()
         c, h, w = image_shape
+        sizes = conv_sizes(h, w, len(channels))
         blocks, c_in = [], c
-        for c_out in channels:
-            blocks.append(conv_block(c_in, c_out, stride=2))
+        for c_out, size in zip(channels, sizes, strict=False):
+            blocks.append(conv_block(c_in, c_out, stride=down_stride(size)))
             c_in = c_out
         self.net = nn.Sequential(*blocks, nn.Flatten())
-        fh, fw = conv_sizes(h, w, len(channels))[-1]
+        fh, fw = sizes[-1]
         self.feature_shape = (channels[-1], fh, fw)  # before flattening: where a VQ grid sits
         self.out_features = channels[-1] * fh * fw
         self.to(memory_format=CHANNELS_LAST)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.models.backbones import conv_sizes
+from vaekit.models.backbones import conv_sizes, down_stride
 
 # Unlike the conv backbone this one stays in the default NCHW layout: CPU GroupNorm and SiLU are
 # slow in channels_last (measured, MNIST at 32,64 channels, batch 256, one training step:
@@ -64,14 +64,15 @@ class ResNetEncoder(nn.Module):
         c, h, w = image_shape
         layers: list[nn.Module] = [nn.Conv2d(c, channels[0], 3, padding=1)]
         c_in = channels[0]
-        for c_out in channels:
-            layers += [ResBlock(c_in, c_out), nn.Conv2d(c_out, c_out, 3, stride=2, padding=1)]
+        sizes = conv_sizes(h, w, len(channels))
+        for c_out, size in zip(channels, sizes, strict=False):
+            layers += [ResBlock(c_in, c_out), nn.Conv2d(c_out, c_out, 3, stride=down_stride(size), padding=1)]
             c_in = c_out
         if attention:
             layers += [SelfAttention(c_in), ResBlock(c_in, c_in)]
         layers += [norm(c_in), nn.SiLU(), nn.Flatten()]
         self.net = nn.Sequential(*layers)
-        fh, fw = conv_sizes(h, w, len(channels))[-1]
+        fh, fw = sizes[-1]
         self.feature_shape = (c_in, fh, fw)  # before flattening: where a VQ grid sits
         self.out_features = c_in * fh * fw
 

@@ -49,6 +49,7 @@ const VIEWS = { runs: runsView, run: runView, explore: exploreView, play: playVi
 let cleanup = [];
 async function route() {
   cleanup.forEach((f) => f()); cleanup = [];
+  $("#tip").hidden = true;  // a hover card belongs to the view it was shown on
   window.vaekit.ready = false;
   if (RUNS === null) await guarded(loadRuns);
   let [, name, arg] = location.hash.split("/");
@@ -186,7 +187,7 @@ class MapPanel {
       try {
         const url = await api(`/api/runs/${this.id}/decode`, { z, label: this.label });
         await new Promise((ok) => { this.img.onload = ok; this.img.onerror = ok; const old = this.img.src; this.img.src = url; if (old.startsWith("blob:")) URL.revokeObjectURL(old); });
-        this.frames++; window.vaekit.frames++;
+        this.shown = z; this.frames++; window.vaekit.frames++;  // shown: the code the image decodes
       } catch (e) { say(e.message); }
     }
     this.busy = false;
