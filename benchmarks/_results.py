@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import tempfile
 from pathlib import Path
-
-import torch
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "RESULTS.md"
@@ -17,15 +14,10 @@ RESULTS = HERE / "RESULTS.md"
 
 def machine() -> str:
     """One line naming the CPU, core count and PyTorch build the numbers come from."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}; {torch.get_num_threads()} threads; torch {torch.__version__}"
+    from vaekit.device import cpu_info
+
+    cpu = cpu_info()
+    return f"{cpu['model']}; {cpu['threads']} threads; torch {cpu['torch']}"
 
 
 def peak_rss(cmd: list[str], env: dict | None = None) -> int:
