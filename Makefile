@@ -24,6 +24,7 @@ demo: install
 	$(BIN)/vaekit data fetch mnist
 	rm -rf runs/demo
 	$(BIN)/vaekit compare --data mnist --latent-dim 2 --epochs 80 --out runs/demo
+	$(BIN)/python benchmarks/demo_range.py runs/demo
 	@echo "open runs/demo/report.html in a browser; the two runs are runs/demo/ae and runs/demo/vae"
 	@echo "see them live, side by side: $(BIN)/vaekit serve runs/demo"
 

@@ -17,7 +17,7 @@ from vaekit.checkpoint import save
 from vaekit.errors import VaekitError
 from vaekit.models import BACKBONES, MODELS, build_model
 
-TINY_FLAGS = ["--latent-dim", "3", "--hidden", "16", "--channels", "4,8", "--image-size", "8", "--image-channels", "1",
+TINY_FLAGS = ["--latent-dim", "3", "--hidden", "16", "--channels", "4,8", "--image-size", "8", "--image-channels", "1", "--threads", "1",
               "--batch-size", "16", "--precision", "32", "--no-progress"]
 
 

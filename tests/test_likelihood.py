@@ -186,3 +186,17 @@ def test_iwae_flags_are_checked_before_any_work(tmp_path):
         code, _, err = run_main("train", "--epochs", "1", "--out", str(tmp_path / "x"), *args)
         assert code == 2 and flag in err, (args, err)
     assert not (tmp_path / "x").exists()
+
+
+def test_the_fused_pass_is_compiled_for_each_shape_not_reused_from_a_tiny_one():
+    # a kernel compiled for symbolic sizes kept the choices made for the first sizes it saw
+    # (one thread for a test's tiny tensors) and ran MNIST's through them at half speed
+    from torch._dynamo.utils import counters
+
+    x_small, x_big = (torch.rand(4, 10) > 0.5).float(), (torch.rand(50, 784) > 0.5).float()
+    bernoulli_log_lik(torch.randn(3, 4, 10).bfloat16(), x_small, fused=True)
+    before = counters["stats"]["unique_graphs"]
+    big = torch.randn(20, 50, 784).bfloat16()
+    got = bernoulli_log_lik(big, x_big, fused=True)
+    assert counters["stats"]["unique_graphs"] == before + 1  # its own graph, for its own shape
+    assert torch.allclose(got, bernoulli_log_lik(big.float(), x_big), atol=1e-3)

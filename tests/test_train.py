@@ -21,7 +21,7 @@ from vaekit.objectives import OBJECTIVES
 # A short real-data run: MNIST, 4 epochs of 20% of the training images would not test the loader's
 # full path, so it uses all of them at a batch size that keeps an epoch near 2 s on 2 cores.
 ARGS = ["--data", "mnist", "--epochs", "4", "--batch-size", "128", "--lr", "2e-3",
-        "--lr-schedule", "onecycle", "--latent-dim", "8", "--seed", "3", "--no-progress"]
+        "--lr-schedule", "onecycle", "--latent-dim", "8", "--seed", "3", "--no-progress", "--threads", "1"]
 
 
 def checkpoint_epoch(run) -> tuple[int, int]:

@@ -203,6 +203,11 @@ class RuntimeSettings:
                            check=_int_at_least(1), expected="an integer >= 1")
     num_nodes: int = setting(1, "Machines taking part (set MASTER_ADDR, NODE_RANK as for torchrun).",
                              check=_int_at_least(1), expected="an integer >= 1")
+    threads: int | None = setting(
+        None, "CPU threads per process (default: $OMP_NUM_THREADS if set, else the CPUs not busy with other "
+        "work when the run starts; --devices processes share them). Stored with the run, so a resume "
+        "uses the same: the thread count changes the last bits of every sum, and so the trained weights.",
+        check=_optional(_int_at_least(1)), expected="an integer >= 1")
     precision: str = setting("auto", "auto (bf16 where the hardware does bfloat16 natively, else 32), 32, bf16 "
                              "or 16 (float16 mixed, GPUs).", choices=PRECISIONS)
     progress: bool = setting(True, "Show the progress bar.")

@@ -35,7 +35,7 @@ from vaekit.config import ModelSettings, TrainConfig, resolve_length
 from vaekit.corrupt import parse_corruption
 from vaekit.datasets import Dataset, to_float
 from vaekit.datasets.binarize import binarize
-from vaekit.device import check_accelerator, resolve_precision
+from vaekit.device import CpuLoad, check_accelerator, choose_threads, resolve_precision
 from vaekit.engine import make_engine
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
@@ -143,11 +143,14 @@ class _Trainer:
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
         cfg = self.cfg
-        if self.fabric.device.type == "cpu" and cfg.devices > 1:
-            # several processes share this machine's cores: give each its share, not all of them
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // cfg.devices))
+        load = CpuLoad()  # measured while the data loads
         torch.manual_seed(cfg.seed)
         data = self.dataset or datasets.load(cfg.data, cfg.image_size, cfg.image_channels)
+        if cfg.threads is None:
+            threads = (torch.get_num_threads() if os.environ.get("OMP_NUM_THREADS")
+                       else choose_threads(load, cfg.devices))
+            cfg = self.cfg = dataclasses.replace(cfg, threads=threads)
+        torch.set_num_threads(cfg.threads)
         data, self.splits = split_data(data, cfg)
         self.cfg = cfg = resolve_length(cfg, len(self.splits.train), self.world)
         self.class_names = data.class_names
@@ -207,6 +210,13 @@ class _Trainer:
 
     # ------------------------------------------------------------------ loop
     def run(self) -> Path:
+        threads = torch.get_num_threads()  # the caller's, given back at the end
+        try:
+            return self._run()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self) -> Path:
         self._setup()
         previous = signal.signal(signal.SIGINT, self._on_sigint) if self.main else None
         # Adam's second-moment estimates of rarely-used weights decay into denormal floats, which
