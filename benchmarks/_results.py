@@ -13,11 +13,15 @@ RESULTS = HERE / "RESULTS.md"
 
 
 def machine() -> str:
-    """One line naming the CPU, core count and PyTorch build the numbers come from."""
+    """One line naming the CPU, its bfloat16/AMX flags, the threads and the PyTorch build the
+    numbers come from (bf16 results differ between CPU kinds)."""
     from vaekit.device import cpu_info
 
     cpu = cpu_info()
-    return f"{cpu['model']}; {cpu['threads']} threads; torch {cpu['torch']}"
+    flags = [f for f in cpu["flags"] if "bf16" in f or "amx" in f] or ["no native bf16"]
+    path = ("float32 forced" if cpu["float32_forced"]
+            else "auto = bf16" if cpu["native_bf16"] else "auto = float32")
+    return f"{cpu['model']} ({', '.join(flags)}; {path}); {cpu['threads']} threads; torch {cpu['torch']}"
 
 
 def peak_rss(cmd: list[str], env: dict | None = None) -> int:
