@@ -451,14 +451,16 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--paths", nargs="+", choices=list(PATHS), default=list(PATHS))
     ap.add_argument("--no-publish", action="store_true", help="print only; leave RESULTS.md alone")
+    ap.add_argument("--rows", type=Path, help="publish the JSON lines an earlier run printed (its --cases)")
     ap.add_argument("--worker", nargs=2, metavar=("CASE", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         with tempfile.TemporaryDirectory() as tmp:
             print(json.dumps(CASES[args.worker[0]][0](int(args.worker[1]), Path(tmp))))
         return
-    rows = []
-    for case in args.cases:
+    lines = args.rows.read_text().splitlines() if args.rows else []
+    rows = [json.loads(line) for line in lines if line.startswith("{")]
+    for case in [] if args.rows else args.cases:
         for seed in args.seeds:
             for path in args.paths:
                 rows.append(measure(case, seed, path))
@@ -471,7 +473,7 @@ def main() -> None:
     kept = [
         r
         for r in (json.loads(saved.read_text())["rows"] if saved.exists() else [])
-        if r["case"] not in args.cases
+        if r["case"] not in {n["case"] for n in rows}
     ]
     rows = [r for r in kept + rows if r["case"] in CASES]
     cpu = cpu_info()

@@ -208,7 +208,8 @@ def test_transformer_in_a_pipeline_on_mnist():
     y_test = data.test.labels.numpy()
     pipe = make_pipeline(AutoencoderTransformer(latent_dim=16, epochs=15), LogisticRegression(max_iter=1000))
     accuracy = pipe.fit(x_train, y_train).score(x_test, y_test)
-    assert accuracy > 0.85, accuracy  # measured 0.876 (the whole training set, 10 epochs: 0.883)
+    # 0.865-0.880 over seeds 0-4 x {bf16, float32}, Intel Xeon with AMX (benchmarks/margins.py)
+    assert accuracy > 0.85, accuracy
     ae = pipe[0]
     assert ae.get_params()["latent_dim"] == 16 and ae.transform(x_test[:3]).shape == (3, 16)
     back = ae.inverse_transform(ae.transform(x_test[:4]))

@@ -108,6 +108,8 @@ def test_model_estimate_is_above_the_elbo_and_bf16_agrees_with_float32():
     l200 = log_likelihood(model, x, 200, batch_size=16, seed=0, precision="32", progress=False)
     bf16 = log_likelihood(model, x, 200, batch_size=16, seed=0, precision="bf16", progress=False)
     assert l1.shape == (40,) and l1.dtype == torch.float64
+    # over seeds 0-4 x {bf16, float32} (benchmarks/margins.py, Intel Xeon with AMX): the k=200 gain
+    # 0.010-0.155 nats (thin, but a bound that rises with k), bf16 gap 0.0017-0.0035, ELBO gap 0.003-0.107
     assert l200.mean() > l1.mean()
     assert (bf16 - l200).abs().max() < 0.05
     with torch.no_grad():  # L_1 averaged over many draws is the ELBO: recon + analytic KL
@@ -165,7 +167,9 @@ def test_iwae_preset_trains_and_evaluate_reports_the_k_sample_bound(tmp_path):
     lik, elbo = result["likelihood"], result["elbo"]
     assert lik["k"] == 50 and "k = 50" in lik["protocol"] and "dynamically binarized" in lik["protocol"]
     assert "dynamically binarized" in result["split"]
-    assert 60 < lik["nll"] < elbo["neg_elbo"]  # the 50-sample bound is tighter than the ELBO
+    # the 50-sample bound is tighter than the ELBO: NLL 233.7-234.5, 2.9-4.1 below it; Fashion-MNIST
+    # 250-254 nats worse (seeds 0-4 x {bf16, float32}, Intel Xeon with AMX, benchmarks/margins.py)
+    assert 60 < lik["nll"] < elbo["neg_elbo"]
     grey = run_here("evaluate", str(run), "--k", "5", "-n", "50", "--binarize", "none", "--no-progress",
                    "--out", str(tmp_path / "grey"))
     assert "not binarized" in json.loads((tmp_path / "grey" / "eval.json").read_text())["elbo"]["protocol"]

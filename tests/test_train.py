@@ -66,7 +66,9 @@ def test_run_folder_contents(reference_run):
         assert key in summary
     assert summary["epochs"] == 4
     assert abs(summary["test_loss"] - summary["test_recon"] - summary["test_kl"]) < 1e-6
-    assert 60 < summary["test_loss"] < 140  # a 4-epoch MNIST VAE, far below the untrained ~543
+    # a 4-epoch MNIST VAE, far below the untrained ~543: 118.5-119.7, validation loss down 14-15.4
+    # (seeds 0-4 x {bf16, float32}, benchmarks/margins.py, Intel Xeon with AMX)
+    assert 60 < summary["test_loss"] < 140
     rows = metrics(run)
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert rows[-1]["val_loss"] < rows[0]["val_loss"]

@@ -50,6 +50,7 @@ def test_a_vae_with_the_vamp_prior_trains_under_every_objective(objective):
         loss.backward()
         opt.step()
     torch.manual_seed(1)
+    # final/first 0.57-0.71 (elbo), 0.34-0.57 (iwae), 0.63-0.74 (tcvae) over seeds 0-4 x {bf16, float32}, Intel Xeon with AMX (benchmarks/margins.py)
     assert float(fn(net, Batch(x, x), s)["loss"].detach()) < 0.8 * first
     assert not torch.equal(before, net.prior.pseudo_inputs.detach())  # the pseudo-inputs learn too
 
