@@ -92,8 +92,9 @@ def test_bernoulli_log_lik_fused_and_eager_are_minus_the_summed_bce():
     expected = -torch.nn.functional.binary_cross_entropy_with_logits(
         logits, x.expand_as(logits), reduction="none").sum(-1)
     assert torch.allclose(bernoulli_log_lik(logits, x), expected, atol=1e-4)
-    assert torch.allclose(bernoulli_log_lik(logits, x, fused=True), expected, atol=1e-4)
-    half = logits.bfloat16()  # the fused kernel widens bf16 logits itself
+    # one compiled kernel (a compile costs ~10 s on a cold cache): bf16 logits, which the fused
+    # kernel widens itself, against the eager sum of the widened ones
+    half = logits.bfloat16()
     widened = bernoulli_log_lik(half.float(), x)
     assert torch.allclose(bernoulli_log_lik(half, x, fused=True), widened, atol=1e-4)
 

@@ -116,7 +116,8 @@ class CpuLoad:
     """How busy the machine's CPUs are with work other than this process's.
 
     Started, it reads the time every CPU has spent busy (/proc/stat) and this process's own CPU
-    time; ``others()`` reads both again (after at least ``least`` seconds, sleeping the rest)
+    time; ``others()`` reads both again (after at least ``least`` seconds, sleeping the rest:
+    0.1 s, which a small in-memory fit pays whole, is 20 ticks of two CPUs at 100 Hz)
     and returns the CPUs other processes kept busy in between, e.g. 1.0 beside one busy loop.
     This process's own work in between (loading data) is not counted, so the wait can overlap
     it. None where there is no /proc/stat (macOS, Windows)."""
@@ -140,7 +141,7 @@ class CpuLoad:
         own = sum(os.times()[:2])
         return time.perf_counter(), busy, own
 
-    def others(self, least: float = 0.2) -> float | None:
+    def others(self, least: float = 0.1) -> float | None:
         if self.start is None:
             return None
         wait = least - (time.perf_counter() - self.start[0])
