@@ -19,7 +19,8 @@ from vaekit.objectives import OBJECTIVES, Batch
 
 def _steps(engine, objective: str, prior: str = "normal", steps: int = 5) -> dict:
     torch.manual_seed(0)
-    net = build_model(model="vae", image_shape=(1, 8, 8), latent_dim=3, hidden=[16], prior=prior, pseudo_inputs=4)
+    own = {"pseudo_inputs": 4} if prior == "vamp" else {}  # the vamp prior's own setting
+    net = build_model(model="vae", image_shape=(1, 8, 8), latent_dim=3, hidden=[16], prior=prior, **own)
     model, opt = engine.setup(net, torch.optim.Adam(net.parameters(), lr=1e-2, fused=True))
     cfg = TrainConfig(objective=objective, k=3 if objective == "iwae" else 1, prior=prior)
     x = torch.rand(32, 1, 8, 8)

@@ -215,3 +215,45 @@ def test_far_from_the_aes_codes_the_page_shows_each_models_own_decode(page, mnis
     inside = [float((np.hypot(*d.T) <= 3).mean()) for d in drawn]  # drawn codes within the 3-sigma circle
     assert inside[1] >= 0.9 and inside[0] <= 0.8, inside
     assert not errors
+
+
+def test_the_train_form_is_the_schema_with_a_plugins_entries(page, _tiny_folder, tmp_path):
+    """The form is built from /api/settings: every model kind, backbone, prior and objective is
+    offered (a plugin's too), each entry's own settings shown only while it is chosen, and a
+    training started with a plugin's knobs saves them."""
+    import json
+
+    from test_settings import PLUGIN_ENV
+
+    pg, _, errors = page
+    folder, cache = _tiny_folder
+    trained = tmp_path / "trained"
+    with serving(folder, "--train-dir", str(trained), env=PLUGIN_ENV | {"VAEKIT_DATA": str(cache)}) as url:
+        open_view(pg, url, "#/train")
+        options = lambda name: pg.eval_on_selector(  # noqa: E731
+            f"#train-form [name={name}]", "s => Array.from(s.options).map(o => o.value)")
+        assert {"ae", "vae", "cvae", "vqvae"} <= set(options("model"))
+        assert {"mlp", "conv", "resnet", "wide"} <= set(options("backbone"))
+        assert {"normal", "vamp", "two-layer", "codebook"} <= set(options("prior"))
+        assert {"elbo", "iwae", "tcvae", "mmd", "rae", "vq", "scaled"} <= set(options("objective"))
+        shown = lambda name: pg.locator(f"#train-form label[data-setting={name}]").is_visible()  # noqa: E731
+        assert shown("kl_schedule") and not shown("tc_weight") and not shown("recon_scale")  # elbo by default
+        assert not shown("width_factor") and not shown("attention") and not shown("codebook_size")
+        pg.select_option("#train-form [name=model]", "vqvae")
+        assert shown("codebook_size") and shown("commitment") and not shown("kl_schedule")  # vqvae's own: vq
+        pg.select_option("#train-form [name=model]", "vae")
+        pg.select_option("#train-form [name=objective]", "scaled")
+        pg.select_option("#train-form [name=backbone]", "wide")
+        assert shown("recon_scale") and shown("width_factor") and not shown("kl_schedule")
+        for name, value in {"data": str(folder), "latent_dim": "2", "hidden": "8", "epochs": "1", "batch_size": "16",
+                            "image_size": "8", "recon_scale": "4", "width_factor": "3", "threads": "1"}.items():
+            pg.fill(f"#train-form [name={name}]", value)
+        pg.screenshot(path=tmp_path / "form.png", full_page=True)
+        pg.click("#start")
+        pg.wait_for_function("document.querySelector('#jobs .job') && "
+                             "document.querySelector('#jobs .job').dataset.status === 'finished'", timeout=120_000)
+        run = trained / pg.locator("#jobs .job a").first.inner_text()
+        saved = json.loads((run / "config.json").read_text())
+        assert saved["train"]["recon_scale"] == 4.0 and saved["model"]["width_factor"] == 3
+        assert saved["train"]["objective"] == "scaled" and "kl_schedule" not in saved["train"]
+    assert not errors

@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 
 from vaekit import datasets
 from vaekit.checkpoint import load, read_tensors
-from vaekit.config import TrainConfig
+from vaekit.config import ANOMALY_DEFAULTS, ESTIMATOR_DEFAULTS, TrainConfig, default
 from vaekit.datasets import Dataset, ImageSet, check_batch, make_splits
 from vaekit.errors import SettingError, VaekitError
 from vaekit.files import atomic_write, write_json
@@ -72,12 +72,16 @@ class AnomalyDetector:
     classes: with a labelled data set given by name, train on these classes only.
     """
 
-    def __init__(self, model: str = "vae", backbone: str = "mlp", latent_dim: int = 64,
-                 hidden: tuple[int, ...] = (400,), score: str = "combined", contamination: float = 0.1,
-                 validation_percentile: float | None = None, epochs: int | None = None,
-                 batch_size: int | None = None, lr: float = 6e-3, loss: str = "bce",
-                 classes: list[int] | None = None, elbo_samples: int = 8, neighbors: int = 5, seed: int = 0,
-                 image_size: int | None = None, progress: bool = False):
+    def __init__(self, model: str = default("model"), backbone: str = default("backbone"),
+                 latent_dim: int = default("latent_dim", ANOMALY_DEFAULTS),
+                 hidden: tuple[int, ...] = default("hidden"),
+                 score: str = "combined", contamination: float = 0.1,
+                 validation_percentile: float | None = None, epochs: int | None = default("epochs"),
+                 batch_size: int | None = default("batch_size"), lr: float = default("lr"),
+                 loss: str = default("loss"), classes: list[int] | None = default("classes"),
+                 elbo_samples: int = 8, neighbors: int = 5, seed: int = default("seed"),
+                 image_size: int | None = default("image_size"),
+                 progress: bool = default("progress", ESTIMATOR_DEFAULTS)):
         self.model = model
         self.backbone = backbone
         self.latent_dim = latent_dim

@@ -18,6 +18,10 @@ import typer
 from vaekit.config import ANOMALY_DEFAULTS, COMPARE_DEFAULTS, PRESETS, TrainConfig, read_settings_file
 from vaekit.errors import SettingError, VaekitError, flag
 from vaekit.options import settings_options
+from vaekit.plugins import load_plugins
+
+# before any command is declared: a plugin's entries and their settings become options
+PLUGIN_ERROR = load_plugins()
 
 app = typer.Typer(
     add_completion=False,
@@ -604,6 +608,9 @@ def main() -> None:
     # The command-line process owns its allocator: a library call (a notebook, the scikit-learn
     # estimators) leaves the caller's alone; page trainings are `vaekit train` processes too.
     keep_freed_memory()
+    if PLUGIN_ERROR:
+        print(f"vaekit: error: {PLUGIN_ERROR}", file=sys.stderr)
+        sys.exit(2)
     try:
         code = app(standalone_mode=False)
     except click_errors.NoArgsIsHelpError as e:

@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from vaekit.config import field_default
 from vaekit.errors import SettingError
 
 
@@ -40,11 +41,33 @@ def parse_ints(text: str, setting: str, example: str = "400,200") -> list[int]:
     return values
 
 
+def _knob_option(knob) -> inspect.Parameter:
+    """The option of an entry-owned setting: default None (not given: the entry's own default,
+    shown in the help), listed under its entry's heading."""
+    from vaekit.config import entry_settings
+
+    hints = typing.get_type_hints(entry_settings(knob.chooser, knob.entry))
+    base, _ = _base(hints[knob.field.name])
+    decls = [knob.field.metadata["flag"]] if knob.field.metadata.get("flag") else []
+    info = typer.Option(*decls, help=_help(knob.field), show_default=str(knob.default()),
+                        rich_help_panel=f"Settings of the {knob.entry} {knob.chooser}")
+    return inspect.Parameter(knob.field.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                             annotation=Annotated[base | None, info])
+
+
+def _help(f: dataclasses.Field) -> str:
+    """The field's help, with the names a registry-backed setting takes read from the registry."""
+    text, choices = f.metadata.get("help", ""), f.metadata.get("choices")
+    if callable(choices):
+        text += f" One of: {', '.join(choices())}."
+    return text
+
+
 def _option(f: dataclasses.Field, hints: dict, default) -> inspect.Parameter:
     base, optional = _base(hints[f.name])
     if typing.get_origin(base) is list and typing.get_args(base)[0] is str:  # a repeatable flag
         decls = [f.metadata["flag"]] if f.metadata.get("flag") else []
-        info = typer.Option(*decls, help=f.metadata.get("help", ""))
+        info = typer.Option(*decls, help=_help(f))
         return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=list(default or []),
                                  annotation=Annotated[list[str], info])
     is_list = typing.get_origin(base) is list
@@ -54,7 +77,7 @@ def _option(f: dataclasses.Field, hints: dict, default) -> inspect.Parameter:
     if is_list and default is not None:
         default = ",".join(str(v) for v in default)
     decls = [f.metadata["flag"]] if f.metadata.get("flag") else []
-    info = typer.Option(*decls, help=f.metadata.get("help", ""))
+    info = typer.Option(*decls, help=_help(f))
     return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
                              annotation=Annotated[cli_type, info])
 
@@ -72,14 +95,16 @@ def settings_options(config_cls, only: list[str] | None = None, exclude: tuple[s
     names = [n for n in (only or fields) if n not in exclude]
     defaults = defaults or {}
 
-    def field_default(f):
-        if f.name in defaults:
-            return defaults[f.name]
-        if f.default_factory is not dataclasses.MISSING:
-            return f.default_factory()
-        return f.default
+    generated = [_option(fields[n], hints, defaults[n] if n in defaults else field_default(fields[n]))
+                 for n in names if n in fields]
+    if getattr(config_cls, "CHOSEN", None):  # the chosen entries' own settings, by entry
+        from vaekit.config import knobs
 
-    generated = [_option(fields[n], hints, field_default(fields[n])) for n in names]
+        owned = knobs()
+        chosen = set(config_cls.CHOSEN)
+        generated += [_knob_option(k) for n, k in owned.items()
+                      if k.chooser in chosen and n not in exclude and (only is None or n in only)]
+        names = [n for n in names if n in fields] + [p.name for p in generated if p.name not in fields]
 
     def decorate(fn):
         own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "settings"]
@@ -88,7 +113,7 @@ def settings_options(config_cls, only: list[str] | None = None, exclude: tuple[s
             settings = Settings()
             for n in names:
                 value = kwargs.pop(n)
-                if typing.get_origin(_base(hints[n])[0]) is list and isinstance(value, str):
+                if n in hints and typing.get_origin(_base(hints[n])[0]) is list and isinstance(value, str):
                     value = parse_ints(value, n)
                 elif isinstance(value, tuple):  # a repeatable flag
                     value = list(value)

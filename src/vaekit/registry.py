@@ -31,10 +31,21 @@ def entries() -> dict[str, list[tuple[str, str]]]:
 
 
 def describe() -> str:
-    """The listing as text, one line per entry."""
+    """The listing as text, one line per entry, each followed by its own settings (flag, default,
+    help)."""
+    from vaekit.config import knobs
+    from vaekit.errors import flag
+
+    owned: dict[tuple[str, str], list] = {}
+    for knob in knobs().values():
+        owned.setdefault((knob.chooser, knob.entry), []).append(knob)
     lines = []
     for title, rows in entries().items():
         lines.append(title)
+        chooser = title.rsplit("(--", 1)[-1].rstrip(")")
         width = max(len(n) for n, _ in rows)
-        lines += [f"  {n:<{width}}  {about}" for n, about in rows]
+        for n, about in rows:
+            lines.append(f"  {n:<{width}}  {about}")
+            lines += [f"  {'':<{width}}    {flag(k.field.name)} {k.default()!r}: "
+                      f"{k.field.metadata.get('help', '')}" for k in owned.get((chooser, n), [])]
     return "\n".join(lines)

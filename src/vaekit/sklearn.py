@@ -28,6 +28,8 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from vaekit.config import TRANSFORMER_DEFAULTS, default
+
 
 @contextlib.contextmanager
 def _quiet_logger(name: str):
@@ -48,10 +50,12 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
     vaekit's training output.
     """
 
-    def __init__(self, model: str = "vae", backbone: str = "mlp", latent_dim: int = 16,
-                 hidden: tuple[int, ...] = (400,), epochs: int | None = None, batch_size: int | None = None,
-                 lr: float = 6e-3, loss: str = "bce", beta: float = 1.0, seed: int = 0,
-                 verbose: bool = False):
+    def __init__(self, model: str = default("model"), backbone: str = default("backbone"),
+                 latent_dim: int = default("latent_dim", TRANSFORMER_DEFAULTS),
+                 hidden: tuple[int, ...] = default("hidden"),
+                 epochs: int | None = default("epochs"), batch_size: int | None = default("batch_size"),
+                 lr: float = default("lr"), loss: str = default("loss"), beta: float = default("beta"),
+                 seed: int = default("seed"), verbose: bool = False):
         self.model = model
         self.backbone = backbone
         self.latent_dim = latent_dim

@@ -31,7 +31,7 @@ from vaekit.checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from vaekit.config import ModelSettings, TrainConfig, resolve_length
+from vaekit.config import MODEL_CHOOSERS, ModelSettings, TrainConfig, resolve_length
 from vaekit.corrupt import parse_corruption
 from vaekit.datasets import Dataset, to_float
 from vaekit.datasets.binarize import binarize
@@ -160,6 +160,7 @@ class _Trainer:
                 raise VaekitError(f"{cfg.model}: {cfg.data} has no class labels to condition on", "model")
             num_classes = len(data.class_names)
         mcfg = ModelConfig(**dataclasses.asdict(cfg.section(ModelSettings)),
+                           **cfg.entry_values(MODEL_CHOOSERS),  # the model kind's, backbone's, prior's own
                            image_shape=self.splits.train.shape, num_classes=num_classes)
         self.raw = build_model(mcfg)
         self.objective = OBJECTIVES[cfg.objective].fn

@@ -18,11 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.config import whole_number
+from vaekit.config import MODEL_CHOOSERS, EntryKnobs, ModelSettings, check_fields, knobs, whole_number
 from vaekit.errors import SettingError, VaekitError
 from vaekit.models.backbones import ACTIVATIONS, BACKBONES
 from vaekit.models.posterior import POSTERIORS
 from vaekit.models.priors import PRIORS, prior_problem
+from vaekit.models.vq import VQVAESettings
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class ModelKind:
     about: str = ""
     objective: str | None = None
     prior: str | None = None
+    settings: type | None = None  # a dataclass of this kind's own settings (see vaekit.config)
 
 
 MODELS: dict[str, ModelKind] = {
@@ -43,64 +45,54 @@ MODELS: dict[str, ModelKind] = {
     "vae": ModelKind("gaussian", about="variational autoencoder (Kingma & Welling 2014)"),
     "cvae": ModelKind("gaussian", conditional=True,
                       about="VAE conditioned on the class label (Sohn et al. 2015)"),
-    "vqvae": ModelKind("quantized", objective="vq", prior="codebook",
+    "vqvae": ModelKind("quantized", objective="vq", prior="codebook", settings=VQVAESettings,
                        about="VQ-VAE: codes on a grid, each the nearest of --codebook-size learnt vectors, "
                              "sampled through a PixelCNN prior (van den Oord et al. 2017)"),
 }
 
 
-@dataclass
-class ModelConfig:
+@dataclass(init=False, eq=False)
+class ModelConfig(EntryKnobs, ModelSettings):
     """Everything needed to rebuild a model; saved as ``config.json`` beside the weights.
 
-    model: a ``MODELS`` name. backbone: a ``BACKBONES`` name. prior: a ``PRIORS`` name.
-    image_shape: (C, H, W). hidden: MLP layer widths (encoder order; the decoder mirrors them).
-    channels: conv block widths (encoder order; one stride-2 block each).
-    num_classes: labels the model is conditioned on (0: unconditional; > 0 is required for
-    "cvae" and makes any other kind conditional too).
-    activation: the MLP's nonlinearity, "relu" or "tanh" (the conv backbone uses LeakyReLU).
+    The fields of ``ModelSettings`` (model kind, backbone, prior, sizes: declared there once,
+    with their defaults and checks), plus the chosen model kind's, backbone's and prior's own
+    settings (e.g. ``attention`` of the resnet backbone, read as attributes) and:
+    image_shape: (C, H, W). num_classes: labels the model is conditioned on (0: unconditional;
+    > 0 is required for "cvae" and makes any other kind conditional too).
     """
 
-    model: str = "vae"
-    backbone: str = "mlp"
+    CHOSEN = MODEL_CHOOSERS
     image_shape: tuple[int, int, int] = (1, 28, 28)
-    latent_dim: int = 20
-    hidden: list[int] = field(default_factory=lambda: [400])
-    channels: list[int] = field(default_factory=lambda: [32, 64, 64, 64])
     num_classes: int = 0
-    activation: str = "relu"
-    prior: str | None = None  # None: the model kind's own (normal for most)
-    pseudo_inputs: int = 500  # the vamp prior's K
-    attention: bool = False  # the resnet backbone's self-attention at the lowest resolution
-    codebook_size: int = 512  # a vqvae's K
-    code_dim: int = 1  # a vqvae's E: the code is cut into latent_dim / E vectors of E dims
-    top_dim: int = 0  # the two-layer prior's second latent layer (0: half of latent_dim)
+    knobs: dict = field(default_factory=dict)
+
+    def __init__(self, **values):
+        self._init_fields(values)
+        self.__post_init__()
 
     def __post_init__(self):
         if self.prior is None and self.model in MODELS:
             self.prior = MODELS[self.model].prior or "normal"
-        for name, registry in (("model", MODELS), ("backbone", BACKBONES), ("prior", PRIORS),
-                               ("activation", ACTIVATIONS)):
-            if not isinstance(getattr(self, name), str) or getattr(self, name) not in registry:
-                value = getattr(self, name)
-                raise SettingError(name, f"one of {', '.join(registry)}", value,
-                                   f"unknown {name} {value!r}; choose from {', '.join(registry)}")
         # sizes come from config.json too, which may have been edited: whole numbers in range,
         # checked before a layer of absurd size is allocated
+        for name in ("hidden", "channels"):
+            if isinstance(getattr(self, name), tuple):
+                setattr(self, name, list(getattr(self, name)))
+        for name, registry in (("model", MODELS), ("backbone", BACKBONES), ("prior", PRIORS),
+                               ("activation", ACTIVATIONS)):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in registry:
+                raise SettingError(name, f"one of {', '.join(registry)}", value,
+                                   f"unknown {name} {value!r}; choose from {', '.join(registry)}")
+        check_fields(self)
+        self.latent_dim = int(self.latent_dim)  # a numpy integer from a caller, a plain int in the file
+        self.hidden, self.channels = [int(v) for v in self.hidden], [int(v) for v in self.channels]
         shape = self.image_shape
         if not (isinstance(shape, (list, tuple)) and len(shape) == 3
                 and all(whole_number(v, 1, 4096) for v in shape)):
             raise SettingError("image_shape", "(C, H, W) with whole sizes from 1 to 4096", shape)
         self.image_shape = tuple(int(v) for v in shape)
-        if not whole_number(self.latent_dim, 1, 16384):
-            raise SettingError("latent_dim", "an integer from 1 to 16384", self.latent_dim)
-        self.latent_dim = int(self.latent_dim)
-        for name in ("hidden", "channels"):
-            widths = getattr(self, name)
-            if not (isinstance(widths, (list, tuple)) and widths
-                    and all(whole_number(v, 1, 16384) for v in widths)):
-                raise SettingError(name, "a non-empty list of widths from 1 to 16384", widths)
-            setattr(self, name, [int(v) for v in widths])
         if not whole_number(self.num_classes, 0, 1_000_000):
             raise SettingError("num_classes", "an integer >= 0", self.num_classes)
         self.num_classes = int(self.num_classes)
@@ -108,15 +100,7 @@ class ModelConfig:
             raise SettingError("hidden", "an MLP layer under 268 million weights (1 GB; use --backbone "
                                "conv for large images)",
                                f"{math.prod(shape):,} pixels x {max(self.hidden):,} units")
-        if not isinstance(self.attention, bool):
-            raise SettingError("attention", "true or false", self.attention)
-        if not whole_number(self.pseudo_inputs, 1, 100_000):
-            raise SettingError("pseudo_inputs", "an integer from 1 to 100000", self.pseudo_inputs)
-        self.pseudo_inputs = int(self.pseudo_inputs)
-        for name, low in (("codebook_size", 1), ("code_dim", 1), ("top_dim", 0)):
-            if not whole_number(getattr(self, name), low, 65536):
-                raise SettingError(name, f"an integer from {low} to 65536", getattr(self, name))
-            setattr(self, name, int(getattr(self, name)))
+        self._resolve_knobs()
         if self.model == "vqvae":
             from vaekit.models.vq import vq_problem
 
@@ -135,8 +119,8 @@ class ModelConfig:
         return self.num_classes > 0
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict."""
-        d = dataclasses.asdict(self)
+        """A JSON-ready dict, flat (the chosen entries' settings beside the fields)."""
+        d = super().to_dict()
         d["image_shape"] = list(self.image_shape)
         return d
 
@@ -146,12 +130,19 @@ class ModelConfig:
         defaults); unknown keys are an error."""
         if not isinstance(d, dict):
             raise VaekitError(f"the model section must be a JSON object, got {type(d).__name__}", "model")
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        registries = {"model": MODELS, "backbone": BACKBONES, "prior": PRIORS}
+        missing = [k for k, r in registries.items() if isinstance(d.get(k), str) and d[k] not in r]
+        if missing:  # before the keys: an entry's own settings are unknown while the entry is
+            name = d[missing[0]]
+            raise SettingError(missing[0], f"one of {', '.join(registries[missing[0]])}", name,
+                               f"unknown {missing[0]} {name!r} (registered by a plugin? name its module in "
+                               "$VAEKIT_PLUGINS)")
+        unknown = set(d) - ({f.name for f in dataclasses.fields(cls)} - {"knobs"}) - set(knobs())
         if unknown:
             raise SettingError("model", "known model config keys", sorted(unknown),
                                f"unknown model config keys: {sorted(unknown)}")
         try:
-            return cls(**d)
+            return cls(**cls._from_flat(d, MODEL_CHOOSERS))
         except TypeError as e:  # a string where a number belongs, a list where a name does
             raise VaekitError(f"the model settings hold a value of the wrong type ({e})") from None
 

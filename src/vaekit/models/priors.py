@@ -15,9 +15,12 @@ Register a new prior with one line in ``PRIORS``; it is built as ``PRIORS[name](
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from vaekit.config import int_in, setting
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -54,6 +57,12 @@ class StandardNormal(nn.Module):
         return self.kl_per_dim(q).sum(1)
 
 
+@dataclass
+class VampSettings:
+    pseudo_inputs: int = setting(500, "Pseudo-inputs (the mixture's components).",
+                                 check=int_in(1, 100_000), expected="an integer from 1 to 100000")
+
+
 class VampPrior(nn.Module):
     """VampPrior (Tomczak & Welling 2018): p(z) = (1/K) sum_k q(z | u_k), the model's own
     posteriors at K learnt pseudo-inputs (--pseudo-inputs).
@@ -70,6 +79,8 @@ class VampPrior(nn.Module):
     encoder's weights). It has no closed-form KL: objectives use the Monte-Carlo estimate. For
     unconditional VAEs (a conditional encoder would need labels for u_k).
     """
+
+    settings = VampSettings
 
     def __init__(self, config):
         super().__init__()

@@ -10,11 +10,13 @@ exact size the encoder saw, so odd sizes come back exactly), GroupNorm-SiLU-conv
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaekit.config import owns, setting
 from vaekit.models.backbones import conv_sizes, down_stride
 
 # Unlike the conv backbone this one stays in the default NCHW layout: CPU GroupNorm and SiLU are
@@ -104,6 +106,13 @@ class ResNetDecoder(nn.Module):
         return self.net(self.project(z).view(-1, *self.start))
 
 
+@dataclass
+class ResNetSettings:
+    attention: bool = setting(False, "Self-attention at the lowest resolution.",
+                              check=lambda v: isinstance(v, bool), expected="true or false")
+
+
+@owns(ResNetSettings)
 def resnet(cfg) -> tuple[nn.Module, nn.Module]:
     """Residual blocks with GroupNorm and SiLU, stride-2 down / nearest-upsample up, per --channels
     entry; --attention adds self-attention at the lowest resolution."""

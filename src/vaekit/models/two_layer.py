@@ -14,11 +14,20 @@ model's bound; put in the iwae objective (and in the IS-NLL), each importance sa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from vaekit.config import int_in, setting
 from vaekit.models.backbones import ACTIVATIONS
 from vaekit.models.posterior import gaussian_log_density
+
+
+@dataclass
+class TwoLayerSettings:
+    top_dim: int = setting(0, "Units of the second stochastic layer (0: half of --latent-dim).",
+                           check=int_in(0, 65536), expected="an integer from 0 to 65536")
 
 
 class TwoLayerPrior(nn.Module):
@@ -27,6 +36,8 @@ class TwoLayerPrior(nn.Module):
 
     p(z | u) and q(u | z) are diagonal Gaussians from MLPs with two hidden layers of latent_dim
     units and the model's activation (the paper: tanh)."""
+
+    settings = TwoLayerSettings
 
     def __init__(self, config):
         super().__init__()

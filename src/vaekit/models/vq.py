@@ -17,10 +17,12 @@ code grid: uniform while the autoencoder trains, then a gated PixelCNN over the 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from vaekit.config import int_in, setting
 from vaekit.models.posterior import PointPosterior
 
 DECAY = 0.99  # EMA decay of the codebook statistics (the paper's gamma)
@@ -128,6 +130,15 @@ class Quantizer(nn.Module):
         commitment = (z_e - z_q.detach()).float().pow(2).sum((1, 2))
         code = z_e + (z_q - z_e).detach()  # straight through: forward z_q, gradient to z_e
         return QuantizedCode(code.flatten(1), idx.view(z_e.shape[0], -1), commitment)
+
+
+@dataclass
+class VQVAESettings:
+    codebook_size: int = setting(512, "Vectors in the codebook (K).", check=int_in(1, 65536),
+                                 expected="an integer from 1 to 65536")
+    code_dim: int = setting(1, "Size of each code vector (E); the code is --latent-dim / E of them (on a "
+                            "conv encoder's grid: grid positions x E = --latent-dim).",
+                            check=int_in(1, 65536), expected="an integer from 1 to 65536")
 
 
 def vq_problem(config) -> str | None:

@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from vaekit.errors import VaekitError
-from vaekit.serve.jobs import Jobs
+from vaekit.serve.jobs import Jobs, form_settings
 from vaekit.serve.library import Library, NotFound, data_url, png, read_json, run_id
 from vaekit.serve.security import Guard
 
@@ -120,6 +120,11 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         rows = await run_in_threadpool(library.rows)
         return JSONResponse({"runs": rows, "pair": library.default_pair(),
                              "roots": [str(r) for r in library.roots]})
+
+    @endpoint
+    async def settings(request: Request):
+        """The train form's settings: each one's type, default, help, owning entry and choices."""
+        return JSONResponse({"settings": await run_in_threadpool(form_settings)})
 
     @endpoint
     async def run_detail(request: Request):
@@ -300,6 +305,7 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         Route("/api/runs/{rid}/play", play, methods=["POST"]),
         Route("/api/runs/{rid}/interpolate", interpolate, methods=["POST"]),
         Route("/api/runs/{rid}/samples", samples, methods=["POST"]),
+        Route("/api/settings", settings),
         Route("/api/jobs", list_jobs),
         Route("/api/jobs", start_job, methods=["POST"]),
         Route("/api/jobs/{jid}/stop", stop_job, methods=["POST"]),

@@ -20,13 +20,22 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from vaekit.config import TrainConfig
-from vaekit.errors import VaekitError
+from vaekit.config import PAGE_DEFAULTS, TrainConfig
+from vaekit.errors import VaekitError, flag
 from vaekit.options import parse_ints
+from vaekit.settings import schema
 
 # The settings the form may set (everything else keeps its default); each becomes its flag.
-FORM = ("data", "model", "backbone", "latent_dim", "hidden", "epochs", "batch_size", "lr",
-        "image_size", "beta", "seed")
+# The settings the page decides itself (where the run goes, how its process runs and reports);
+# every other setting of the schema, every registry entry's own included, is on the form.
+NOT_ON_PAGE = ("out", "progress", "accelerator", "devices", "num_nodes", "logger")
+
+
+def form_settings() -> list[dict]:
+    """The schema's rows the page's train form offers (see ``vaekit.settings.schema``), with the
+    page's own defaults where they differ (``PAGE_DEFAULTS``)."""
+    return [{**row, "default": PAGE_DEFAULTS.get(row["name"], row["default"])}
+            for row in schema() if row["name"] not in NOT_ON_PAGE]
 MOST_JOBS = 4      # trainings at once; more would only share the same cores
 # Lower priority than the server, so the page answers while a training uses the cores -- but
 # only a little: beside two other busy processes on 2 cores (Intel Xeon), a page training's MNIST
@@ -92,13 +101,15 @@ class Jobs:
         """Check the form's settings and start ``vaekit train`` on them; VaekitError when bad."""
         if not isinstance(form, dict):
             raise VaekitError("expected a JSON object of training settings")
-        unknown = sorted(set(form) - set(FORM))
+        rows = {row["name"]: row for row in form_settings()}
+        unknown = sorted(set(form) - set(rows))
         if unknown:
             raise VaekitError(f"{unknown[0]}: not a setting the page can set "
-                              f"(expected one of {', '.join(FORM)})")
+                              f"(expected one of {', '.join(rows)})")
         settings = {k: v for k, v in form.items() if v not in (None, "")}
-        if isinstance(settings.get("hidden"), str):
-            settings["hidden"] = parse_ints(settings["hidden"], "hidden")
+        for name, value in settings.items():
+            if rows[name]["type"].startswith("list[") and isinstance(value, str):
+                settings[name] = parse_ints(value, name)
         config = TrainConfig(**settings)  # raises SettingError naming the field
         with self._lock:
             if self._running() >= MOST_JOBS:
@@ -160,6 +171,9 @@ class Jobs:
 def _flags(settings: dict) -> list[str]:
     out = []
     for key, value in settings.items():
-        out.append("--" + key.replace("_", "-"))
+        if isinstance(value, bool):  # a switch: --attention / --no-attention
+            out.append(flag(key) if value else "--no-" + flag(key)[2:])
+            continue
+        out.append(flag(key))
         out.append(",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value))
     return out

@@ -398,17 +398,59 @@ function drawHistogram(canvas, h, score, percentile) {
 }
 
 // ---------------------------------------------------------------- training from the page
-const FIELDS = [["data", "mnist", "text"], ["model", "vae", ["vae", "ae", "cvae"]], ["backbone", "mlp", ["mlp", "conv", "resnet"]], ["latent_dim", 2, "number"],
-  ["hidden", "512,512", "text"], ["epochs", 10, "number"], ["batch_size", 128, "number"], ["lr", "", "text"], ["image_size", "", "number"]];
+// The form is built from /api/settings, the settings schema: every setting of `vaekit train`
+// (a new registry entry's included), each entry's own settings beside its select and shown only
+// while that entry is the one chosen.
+function settingInput(s) {
+  const name = s.name, def = s.default;
+  if (s.choices) {
+    const options = s.choices.map((c) => el("option", { value: c.name, title: c.about, selected: c.name === def }, c.name));
+    if (def === null) options.unshift(el("option", { value: "", selected: true }, "model's own"));
+    return el("select", { name }, options);
+  }
+  if (s.type === "bool") return el("input", { name, type: "checkbox", checked: !!def });
+  const text = Array.isArray(def) ? def.join(",") : def === null ? "" : String(def);
+  return el("input", { name, type: "text", value: text, placeholder: def === null ? "default" : "", style: "width:110px" });
+}
+function settingValue(s, input) {
+  if (s.type === "bool") return input.checked;
+  const v = input.value.trim();
+  if (v === "") return null;
+  return s.type === "int" || s.type === "float" ? Number(v) : v;
+}
 async function trainView() {
-  const inputs = {};
+  const schema = (await api("/api/settings")).settings;
+  const byName = Object.fromEntries(schema.map((s) => [s.name, s]));
+  const inputs = {}, labels = {};
+  for (const s of schema) {
+    inputs[s.name] = settingInput(s);
+    labels[s.name] = el("label", { title: s.help, "data-setting": s.name, "data-owner": s.owner ? `${s.owner.setting}:${s.owner.entry}` : null },
+      s.name.replaceAll("_", " "), inputs[s.name]);
+  }
+  // the entry a chooser stands at: its own value, else the model kind's own, else the fallback
+  const chosen = (setting) => {
+    const value = inputs[setting].value;
+    if (value) return value;
+    const kind = (byName.model.choices || []).find((c) => c.name === inputs.model.value) || {};
+    return kind[setting] || byName[setting].fallback || "";
+  };
+  const shown = (s) => !s.owner || chosen(s.owner.setting) === s.owner.entry;
+  const refresh = () => { for (const s of schema) labels[s.name].style.display = shown(s) ? "" : "none"; };
+  for (const s of schema) if (s.choices) inputs[s.name].addEventListener("change", refresh);
+  // each entry's settings right after the select that chooses it; the rest by section
+  const sections = {};
+  for (const s of schema.filter((s) => !s.owner)) {
+    (sections[s.section] = sections[s.section] || []).push(labels[s.name]);
+    for (const o of schema.filter((o) => o.owner && o.owner.setting === s.name)) sections[s.section].push(labels[o.name]);
+  }
   const form = el("form", { id: "train-form", onsubmit: async (e) => {
     e.preventDefault();
     const body = {};
-    for (const [k, , type] of FIELDS) { const v = inputs[k].value.trim(); if (v !== "") body[k] = type === "number" || k === "lr" ? Number(v) : v; }
+    for (const s of schema) { const v = settingValue(s, inputs[s.name]); if (v !== null && shown(s)) body[s.name] = v; }
     await guarded(async () => { const job = await api("/api/jobs", body); follow(job); });
-  } }, FIELDS.map(([k, def, type]) => { inputs[k] = Array.isArray(type) ? el("select", { name: k }, type.map((o) => el("option", { value: o, selected: o === def }, o))) : el("input", { name: k, type, value: def, style: "width:110px", placeholder: def === "" ? "default" : "" }); return el("label", {}, k.replace("_", " "), inputs[k]); }),
+  } }, Object.entries(sections).map(([name, nodes]) => el("fieldset", { "data-section": name }, el("legend", {}, name), nodes)),
   el("div", {}, el("button", { type: "submit", id: "start" }, "Start training")));
+  refresh();
   const list = el("div", { id: "jobs" });
   view.append(el("h1", {}, "Train"), el("div", { class: "card" }, el("p", { class: "muted" }, "Starts `vaekit train` with these settings in its own process; the run appears under Runs. Stop keeps its checkpoint; resume continues it."), form), el("div", { class: "card" }, el("h2", {}, "Trainings"), list));
   const seen = {};

@@ -1,0 +1,90 @@
+"""The settings schema: every training setting, once, for every front end.
+
+``schema()`` lists each setting of ``vaekit train`` with its type, default, help, the entry that
+owns it (None for the common ones) and, for a setting that picks a registry entry, each choice
+with its one-line description. The command line's options, ``vaekit models``, the page's train
+form (``GET /api/settings``) and the docs are all read from the same declarations
+(``vaekit.config``: the sections, and each registry entry's own ``settings``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+from vaekit.config import CHOOSERS, FALLBACK, SECTIONS, TrainConfig, _names, entry_settings, knobs
+from vaekit.errors import flag
+
+__all__ = ["choices_of", "schema"]
+
+
+def _type_name(tp) -> str:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is list:
+        return f"list[{_type_name(args[0])}]"
+    if args and type(None) in args:  # X | None
+        return _type_name(next(a for a in args if a is not type(None)))
+    return getattr(tp, "__name__", str(tp))
+
+
+def choices_of(name: str) -> list[dict] | None:
+    """The choices of a setting that picks from a list, each {"name", "about"} (None: free)."""
+    from vaekit.registry import entries
+
+    if name in CHOOSERS:
+        title = next(t for t in entries() if t.endswith(f"(--{name})"))
+        rows = [{"name": n, "about": about} for n, about in entries()[title]]
+        if name == "model":  # a kind's own objective and prior: what those left unset become
+            from vaekit.models import MODELS
+
+            for row in rows:
+                kind = MODELS[row["name"]]
+                row |= {k: getattr(kind, k) for k in ("objective", "prior") if getattr(kind, k)}
+        return rows
+    field = {f.name: f for f in dataclasses.fields(TrainConfig)}.get(name)
+    field = field or (knobs()[name].field if name in knobs() else None)
+    choices = field.metadata.get("choices") if field is not None else None
+    if choices is None:
+        return None
+    registry = choices() if callable(choices) else None
+    return [{"name": n, "about": _about(registry[n]) if isinstance(registry, dict) else ""}
+            for n in _names(choices)]
+
+
+def _about(entry) -> str:
+    about = getattr(entry, "about", None)
+    if about:
+        return about
+    doc = (getattr(entry, "__doc__", None) or "").strip()
+    return " ".join(doc.split("\n\n")[0].split())
+
+
+def _row(f: dataclasses.Field, tp, default, section: str, owner: dict | None) -> dict:
+    row = {"name": f.name, "flag": f.metadata.get("flag") or flag(f.name), "type": _type_name(tp),
+           "default": default, "help": f.metadata.get("help", ""), "section": section, "owner": owner,
+           "choices": choices_of(f.name)}
+    if f.name in FALLBACK:  # left unset: the model kind's own (see the model's choices), else this
+        row["fallback"] = FALLBACK[f.name]
+    return row
+
+
+def schema() -> list[dict]:
+    """Every setting of a training run, in the order of the help: the four sections' fields, then
+    each registry entry's own settings, each a dict with name, flag, type, default, help,
+    section, owner ({"setting": "objective", "entry": "tcvae"} or None), choices and, for the
+    objective and the prior, the ``fallback`` they take when neither they nor the model kind
+    name one."""
+    rows = []
+    for section in SECTIONS:
+        hints = typing.get_type_hints(section)
+        for f in dataclasses.fields(section):
+            if not f.metadata.get("cli", True):
+                continue
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            name = section.__name__.removesuffix("Settings").lower()
+            rows.append(_row(f, hints[f.name], default, name, None))
+    for name, knob in knobs().items():
+        hints = typing.get_type_hints(entry_settings(knob.chooser, knob.entry))
+        rows.append(_row(knob.field, hints[name], knob.default(), knob.chooser,
+                         {"setting": knob.chooser, "entry": knob.entry}))
+    return rows
