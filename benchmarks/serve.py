@@ -198,7 +198,7 @@ def screenshots(page, url: str, point: list[float], vae_id: str, train_job: bool
         page.wait_for_function("document.querySelector('#jobs canvas.curve[data-points]') !== null",
                                timeout=120_000)
         page.wait_for_timeout(500)
-        page.screenshot(path=SHOTS / "train.png", clip={"x": 0, "y": 0, "width": 1240, "height": 720})
+        page.screenshot(path=SHOTS / "train.png", full_page=True)  # the form (the schema's) and the job
     from PIL import Image
 
     for png in SHOTS.glob("*.png"):  # small files: a 256-colour palette (the page has few colours)
