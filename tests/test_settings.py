@@ -197,3 +197,17 @@ def test_each_default_has_one_home():
     model = ModelConfig()
     for n in ("model", "backbone", "latent_dim", "hidden", "channels", "activation"):
         assert getattr(model, n) == rows[n], n
+
+
+def test_a_setting_has_one_owner(monkeypatch):
+    """An entry cannot declare a setting every run has, nor one another entry owns."""
+    import dataclasses
+
+    from vaekit.config import setting
+    from vaekit.objectives import OBJECTIVES, Objective, elbo
+
+    for name in ("beta", "tc_weight"):
+        cls = dataclasses.make_dataclass("Clash", [(name, float, setting(1.0, "clash"))])
+        monkeypatch.setitem(OBJECTIVES, "clash", Objective(elbo, settings=cls))
+        with pytest.raises(RuntimeError, match=name):
+            knobs()

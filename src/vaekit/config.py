@@ -276,10 +276,13 @@ def entry_settings(chooser: str, name: str) -> type | None:
 def knobs() -> dict[str, Knob]:
     """Every entry-owned setting by name, in registry order. A name is owned once."""
     found: dict[str, Knob] = {}
+    common = {f.name for section in SECTIONS for f in dataclasses.fields(section)}
     for chooser, (module, registry) in CHOOSERS.items():
         for name, entry in _registry(module, registry)().items():
             cls = getattr(entry, "settings", None)
             for f in dataclasses.fields(cls) if cls is not None else ():
+                if f.name in common:
+                    raise RuntimeError(f"the {name} {chooser} declares {f.name!r}, a setting every run has")
                 if f.name in found:
                     raise RuntimeError(f"setting {f.name!r} is declared by {found[f.name].owner} and by "
                                        f"the {name} {chooser}: a setting has one owner")
