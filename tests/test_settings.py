@@ -119,7 +119,9 @@ def test_a_plugins_objective_and_backbone_reach_every_front_end_and_train(plugin
     helped = run_cli("train", "--help", env=PLUGIN_ENV | {"COLUMNS": "200"}).stdout
     assert "Settings of the scaled objective" in helped and "--recon-scale" in helped
     assert "Settings of the wide backbone" in helped and "--width-factor" in helped
-    listed = run_cli("models", env=PLUGIN_ENV).stdout
+    from vaekit.registry import describe  # what `vaekit models` prints
+
+    listed = describe()
     assert "scaled" in listed and "--recon-scale 2.0" in listed and "--width-factor 2" in listed
     # the schema the page reads
     rows = {r["name"]: r for r in schema()}
