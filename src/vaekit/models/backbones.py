@@ -11,6 +11,9 @@ import math
 import torch
 from torch import nn
 
+from vaekit.models.resnet import resnet
+from vaekit.models.shapes import conv_sizes, down_stride
+
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
 
@@ -50,28 +53,10 @@ class MLPDecoder(nn.Module):
         return self.net(z)
 
 
-def down_stride(size: tuple[int, int]) -> tuple[int, int]:
-    """The stride of a 3x3, padding-1 convolution that halves a (h, w) map: 2, but 1 along a side
-    already 1 long. Both give the same output there (only the centre tap sees the input), and
-    torch 2.13's bfloat16 weight gradient of a stride-2 convolution over a side of length 1 is
-    uninitialised memory (NaN or 1e37 on Intel Xeon with AMX): a conv run on MNIST at
-    --image-size 4 or 8, whose last levels are 1x1, diverged in its first step."""
-    return (1 if size[0] == 1 else 2, 1 if size[1] == 1 else 2)
-
-
 def conv_block(c_in: int, c_out: int, stride: int | tuple[int, int]) -> nn.Sequential:
     """Conv(3x3) - BatchNorm - LeakyReLU, the face VAE's building block."""
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
                          nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2))
-
-
-def conv_sizes(height: int, width: int, n: int) -> list[tuple[int, int]]:
-    """Spatial sizes after each of ``n`` stride-2 3x3 convolutions with padding 1."""
-    sizes = [(height, width)]
-    for _ in range(n):
-        h, w = sizes[-1]
-        sizes.append(((h - 1) // 2 + 1, (w - 1) // 2 + 1))
-    return sizes
 
 
 # The conv path works in channels_last (NHWC) memory: oneDNN's convolutions, BatchNorm and nearest
@@ -151,7 +136,5 @@ def conv(cfg) -> tuple[nn.Module, nn.Module]:
     code = cfg.latent_dim + cfg.num_classes
     return ConvEncoder(cfg.image_shape, cfg.channels), ConvDecoder(cfg.image_shape, cfg.channels, code)
 
-
-from vaekit.models.resnet import resnet  # noqa: E402 -- it builds on the helpers above
 
 BACKBONES = {"mlp": mlp, "conv": conv, "resnet": resnet}

@@ -144,7 +144,7 @@ class VQVAESettings:
 def vq_problem(config) -> str | None:
     """Why a model config cannot be a VQ-VAE (None: it can): the code must split into --code-dim
     vectors, on the encoder's grid for a convolutional backbone."""
-    from vaekit.models.backbones import conv_sizes
+    from vaekit.models.shapes import conv_sizes
 
     e, d = config.code_dim, config.latent_dim
     if config.backbone == "mlp":
