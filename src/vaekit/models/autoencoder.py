@@ -18,7 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.config import MODEL_CHOOSERS, EntryKnobs, ModelSettings, check_fields, knobs, whole_number
+from vaekit.config import (
+    FALLBACK,
+    MODEL_CHOOSERS,
+    EntryKnobs,
+    ModelSettings,
+    check_fields,
+    knobs,
+    whole_number,
+)
 from vaekit.errors import SettingError, VaekitError
 from vaekit.models.backbones import ACTIVATIONS, BACKBONES
 from vaekit.models.posterior import POSTERIORS
@@ -73,7 +81,7 @@ class ModelConfig(EntryKnobs, ModelSettings):
 
     def __post_init__(self):
         if self.prior is None and self.model in MODELS:
-            self.prior = MODELS[self.model].prior or "normal"
+            self.prior = MODELS[self.model].prior or FALLBACK["prior"]
         # sizes come from config.json too, which may have been edited: whole numbers in range,
         # checked before a layer of absurd size is allocated
         for name in ("hidden", "channels"):
