@@ -75,6 +75,11 @@ def non_negative(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf")
 
 
+def weight(default: float, help: str):
+    """A settings field for a term's weight: a finite number >= 0."""
+    return setting(default, help, check=non_negative, expected="a number >= 0")
+
+
 def _optional(check: Callable) -> Callable:
     return lambda v: v is None or check(v)
 
@@ -139,8 +144,7 @@ class OptimSettings:
                                     "`vaekit models`.",
                                     choices=_registry("vaekit.objectives", "OBJECTIVES"))
     loss: str = setting("bce", "Reconstruction term.", choices=_registry("vaekit.losses", "RECON_LOSSES"))
-    beta: float = setting(1.0, "Weight of the KL term (1 = the ELBO).", check=non_negative,
-                          expected="a number >= 0")
+    beta: float = weight(1.0, "Weight of the KL term (1 = the ELBO).")
     k: int = setting(1, "Posterior samples per image per step (iwae: the bound's k).",
                      check=int_in(1), expected="an integer >= 1", flag="--k")
     epochs: int | None = setting(
@@ -232,9 +236,9 @@ CHOOSERS = {  # the setting that picks an entry -> the registry it picks from
     "prior": ("vaekit.models", "PRIORS"),
     "objective": ("vaekit.objectives", "OBJECTIVES"),
 }
-MODEL_CHOOSERS = ("model", "backbone", "prior")
+MODEL_CHOOSERS = ("model", "backbone", "prior")  # the ones a saved model (ModelConfig) holds
 # what an objective or prior left unset becomes when the model kind has none of its own
-FALLBACK = {"objective": "elbo", "prior": "normal"}  # the ones a saved model (ModelConfig) holds
+FALLBACK = {"objective": "elbo", "prior": "normal"}
 
 
 def field_default(f: dataclasses.Field):
@@ -310,7 +314,7 @@ def resolve_knobs(given: dict, chosen: dict[str, str]) -> dict:
     for chooser, entry in chosen.items():
         cls = entry_settings(chooser, entry)
         for f in dataclasses.fields(cls) if cls is not None else ():
-            values[f.name] = given[f.name] if f.name in given else Knob(f, chooser, entry).default()
+            values[f.name] = given[f.name] if f.name in given else field_default(f)
     return values
 
 
@@ -325,17 +329,9 @@ class EntryKnobs:
         given = dict(values.pop("knobs", None) or {})
         names = {f.name for f in dataclasses.fields(self)}
         given |= {k: values.pop(k) for k in list(values) if k not in names}
-        for f in dataclasses.fields(self):
-            if f.name == "knobs":
-                continue
-            if f.name in values:
-                setattr(self, f.name, values[f.name])
-            elif f.default_factory is not dataclasses.MISSING:
-                setattr(self, f.name, f.default_factory())
-            elif f.default is not dataclasses.MISSING:
-                setattr(self, f.name, f.default)
-            else:
-                raise TypeError(f"missing setting {f.name!r}")
+        for f in dataclasses.fields(self):  # every field of these dataclasses has a default
+            if f.name != "knobs":
+                setattr(self, f.name, values[f.name] if f.name in values else field_default(f))
         self.knobs = {k: v for k, v in given.items() if v is not None}  # None: not given
 
     def _resolve_knobs(self) -> None:
@@ -378,7 +374,7 @@ class EntryKnobs:
         for k, v in d.items():
             if k in owned and owned[k].chooser in choosers:
                 entry = d.get(owned[k].chooser)
-                if entry is None and owned[k].chooser in ("prior", "objective"):
+                if entry is None and owned[k].chooser in FALLBACK:
                     keep[k] = v  # chosen by default: kept, checked once the default is known
                 elif entry == owned[k].entry:
                     keep[k] = v

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vaekit.config import int_in, non_negative, setting
+from vaekit.config import int_in, non_negative, setting, weight
 from vaekit.losses import reconstruction, reconstruction_sum
 from vaekit.mmd import KERNELS, mmd2
 
@@ -220,29 +220,26 @@ class ElboSettings:
 @dataclass
 class TCVAESettings:
     # 6: the weight Chen et al. (2018) report disentangling best with on dSprites
-    tc_weight: float = setting(6.0, "Weight of the total-correlation term (beta-TCVAE).",
-                               check=non_negative, expected="a number >= 0")
+    tc_weight: float = weight(6.0, "Weight of the total-correlation term (beta-TCVAE).")
 
 
 @dataclass
 class RAESettings:
-    decoder_l2: float = setting(1e-4, "Weight of the decoder's squared weights (RAE-L2).",
-                                check=non_negative, expected="a number >= 0")
+    decoder_l2: float = weight(1e-4, "Weight of the decoder's squared weights (RAE-L2).")
 
 
 @dataclass
 class VQSettings:
     # 0.25: van den Oord et al. (2017) found results robust from 0.1 to 2.0
-    commitment: float = setting(0.25, "Weight of the commitment cost |z_e - sg(z_q)|^2.",
-                                check=non_negative, expected="a number >= 0")
+    commitment: float = weight(0.25, "Weight of the commitment cost |z_e - sg(z_q)|^2.")
 
 
 @dataclass
 class MMDSettings:
     # 1000: on MNIST (latent 16, 5 epochs, beta 0) prior samples reached Frechet distance 147.5
     # against 166.3 at 100 and 172.1 for the ELBO (one seed; `vaekit evaluate`)
-    mmd_weight: float = setting(1000.0, "Weight of the MMD term (per image, beside a reconstruction summed "
-                                "over pixels).", check=non_negative, expected="a number >= 0")
+    mmd_weight: float = weight(1000.0, "Weight of the MMD term (per image, beside a reconstruction summed "
+                               "over pixels).")
     mmd_kernel: str = setting("imq", "Kernel of the MMD.", choices=lambda: KERNELS)
 
 

@@ -8,8 +8,12 @@ The registries themselves live beside what they register: ``MODELS``, ``BACKBONE
 from __future__ import annotations
 
 
-def _first_line(obj) -> str:
-    doc = (getattr(obj, "__doc__", None) or "").strip()
+def about(entry) -> str:
+    """An entry's one line: its ``about`` where it has one (a model kind, an objective), else the
+    first paragraph of its docstring (a backbone, a prior, a kernel, a sampler)."""
+    if hasattr(entry, "about"):
+        return entry.about
+    doc = (getattr(entry, "__doc__", None) or "").strip()
     return " ".join(doc.split("\n\n")[0].split()) if doc else ""
 
 
@@ -21,12 +25,12 @@ def entries() -> dict[str, list[tuple[str, str]]]:
     from vaekit.tasks.generate import SAMPLERS
 
     return {
-        "models (--model)": [(n, k.about) for n, k in MODELS.items()],
-        "backbones (--backbone)": [(n, _first_line(f)) for n, f in BACKBONES.items()],
-        "priors (--prior)": [(n, _first_line(p)) for n, p in PRIORS.items()],
-        "objectives (--objective)": [(n, o.about) for n, o in OBJECTIVES.items()],
-        "MMD kernels (--mmd-kernel)": [(n, _first_line(f)) for n, f in KERNELS.items()],
-        "samplers (vaekit sample --sampler)": [(n, _first_line(f)) for n, f in SAMPLERS.items()],
+        "models (--model)": [(n, about(k)) for n, k in MODELS.items()],
+        "backbones (--backbone)": [(n, about(f)) for n, f in BACKBONES.items()],
+        "priors (--prior)": [(n, about(p)) for n, p in PRIORS.items()],
+        "objectives (--objective)": [(n, about(o)) for n, o in OBJECTIVES.items()],
+        "MMD kernels (--mmd-kernel)": [(n, about(f)) for n, f in KERNELS.items()],
+        "samplers (vaekit sample --sampler)": [(n, about(f)) for n, f in SAMPLERS.items()],
     }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from vaekit.config import CHOOSERS, FALLBACK, SECTIONS, TrainConfig, _names, entry_settings, knobs
+from vaekit.config import FALLBACK, SECTIONS, TrainConfig, _names, entry_settings, knobs
 from vaekit.errors import flag
 
 __all__ = ["choices_of", "schema"]
@@ -29,34 +29,21 @@ def _type_name(tp) -> str:
 
 def choices_of(name: str) -> list[dict] | None:
     """The choices of a setting that picks from a list, each {"name", "about"} (None: free)."""
-    from vaekit.registry import entries
+    from vaekit.registry import about
 
-    if name in CHOOSERS:
-        title = next(t for t in entries() if t.endswith(f"(--{name})"))
-        rows = [{"name": n, "about": about} for n, about in entries()[title]]
-        if name == "model":  # a kind's own objective and prior: what those left unset become
-            from vaekit.models import MODELS
-
-            for row in rows:
-                kind = MODELS[row["name"]]
-                row |= {k: getattr(kind, k) for k in ("objective", "prior") if getattr(kind, k)}
-        return rows
     field = {f.name: f for f in dataclasses.fields(TrainConfig)}.get(name)
     field = field or (knobs()[name].field if name in knobs() else None)
     choices = field.metadata.get("choices") if field is not None else None
     if choices is None:
         return None
     registry = choices() if callable(choices) else None
-    return [{"name": n, "about": _about(registry[n]) if isinstance(registry, dict) else ""}
+    rows = [{"name": n, "about": about(registry[n]) if isinstance(registry, dict) else ""}
             for n in _names(choices)]
-
-
-def _about(entry) -> str:
-    about = getattr(entry, "about", None)
-    if about:
-        return about
-    doc = (getattr(entry, "__doc__", None) or "").strip()
-    return " ".join(doc.split("\n\n")[0].split())
+    if name == "model":  # a kind's own objective and prior: what those left unset become
+        for row in rows:
+            kind = registry[row["name"]]
+            row |= {k: getattr(kind, k) for k in FALLBACK if getattr(kind, k)}
+    return rows
 
 
 def _row(f: dataclasses.Field, tp, default, section: str, owner: dict | None) -> dict:

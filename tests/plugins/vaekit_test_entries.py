@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from vaekit.config import int_in, non_negative, owns, setting
+from vaekit.config import int_in, owns, setting, weight
 from vaekit.losses import reconstruction_sum
 from vaekit.models import BACKBONES
 from vaekit.models.backbones import MLPDecoder, MLPEncoder
@@ -16,8 +16,7 @@ from vaekit.objectives import OBJECTIVES, Objective, kl_term
 
 @dataclass
 class ScaledSettings:
-    recon_scale: float = setting(2.0, "Weight of the reconstruction term.", check=non_negative,
-                                 expected="a number >= 0")
+    recon_scale: float = weight(2.0, "Weight of the reconstruction term.")
 
 
 def scaled(model, batch, s) -> dict:
