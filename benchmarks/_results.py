@@ -15,7 +15,7 @@ RESULTS = HERE / "RESULTS.md"
 def machine() -> str:
     """One line naming the CPU, its bfloat16/AMX flags, the threads and the PyTorch build the
     numbers come from (bf16 results differ between CPU kinds)."""
-    from vaekit.device import cpu_info
+    from vaekit.train.device import cpu_info
 
     cpu = cpu_info()
     flags = [f for f in cpu["flags"] if "bf16" in f or "amx" in f] or ["no native bf16"]
@@ -40,7 +40,7 @@ def peak_rss(cmd: list[str], env: dict | None = None) -> int:
 def publish(name: str, markdown: str, data: dict) -> None:
     """Replace the ``name`` section of RESULTS.md with ``markdown`` and write ``name.json``, with
     the CPU it was measured on (model, bf16/AMX flags: bf16 results differ between CPU kinds)."""
-    from vaekit.device import cpu_info
+    from vaekit.train.device import cpu_info
 
     data = {"cpu": cpu_info(), **data}
     (HERE / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")

@@ -33,7 +33,7 @@ from _results import HERE, machine, publish
 from sklearn.metrics import roc_auc_score
 
 from vaekit import datasets
-from vaekit.anomaly import AnomalyDetector
+from vaekit.tasks.anomaly import AnomalyDetector
 
 ROOT = HERE.parent
 PYOD_ENV = HERE / ".venv-pyod"

@@ -31,11 +31,11 @@ import torch.nn.functional as F
 from _results import HERE, machine, publish
 
 from vaekit import datasets, load
-from vaekit.classifier import ReferenceNet, reference_classifier
 from vaekit.datasets import Dataset, ImageSet, make_splits, to_float
+from vaekit.run.data import ARRAY_DATA
 from vaekit.tasks.augment import class_samples
-from vaekit.tasks.rundata import ARRAY_DATA
-from vaekit.train import fit
+from vaekit.tasks.classifier import ReferenceNet, reference_classifier
+from vaekit.train.loop import fit
 
 BIN = Path(sys.executable).parent
 STEPS, BATCH = 1500, 64

@@ -29,8 +29,8 @@ from PIL import Image
 from sklearn.decomposition import PCA
 
 from vaekit import datasets
-from vaekit.compress import dequantize, quantize
 from vaekit.datasets import to_float
+from vaekit.tasks.compress import dequantize, quantize
 from vaekit.tasks.denoise import fidelity
 
 BIN = Path(sys.executable).parent

@@ -1,7 +1,7 @@
 """Run ``vaekit ARGS`` and end the process the moment its first optimizer step returns.
 
 restart.py times this process from launch to exit: that is a user's wait from pressing Enter to
-the first step of training. Patching the optimizer (vaekit's Adam, ``vaekit.adam``) imports torch
+the first step of training. Patching the optimizer (vaekit's Adam, ``vaekit.train.adam``) imports torch
 a little earlier than the command itself would, the same modules in all.
 
     python benchmarks/first_step.py train --data DIR --out RUN ...
@@ -10,7 +10,7 @@ a little earlier than the command itself would, the same modules in all.
 import os
 import sys
 
-from vaekit.adam import Adam
+from vaekit.train.adam import Adam
 
 
 def main() -> None:

@@ -49,8 +49,8 @@ READERS = {  # what each target reads, and the only error it may raise
 
 # ----------------------------------------------------------------------------- valid seeds
 def _tiny_config():
-    from vaekit.config import TrainConfig
     from vaekit.models import ModelConfig
+    from vaekit.settings import TrainConfig
 
     model = ModelConfig(image_shape=(1, 8, 8), latent_dim=3, hidden=[16], model="vae", backbone="mlp")
     train = TrainConfig(data="mnist", image_size=8, latent_dim=3, hidden=[16], epochs=2)
@@ -61,9 +61,9 @@ def make_run(folder: Path) -> Path:
     """A tiny, complete run folder (config.json, model.safetensors, checkpoint.safetensors)."""
     import torch
 
-    from vaekit.checkpoint import save_checkpoint, save_weights
     from vaekit.files import write_json
     from vaekit.models import build_model
+    from vaekit.run.checkpoint import save_checkpoint, save_weights
 
     model_cfg, train_cfg = _tiny_config()
     torch.manual_seed(0)
@@ -102,7 +102,7 @@ def seeds(name: str, work: Path) -> list[bytes]:
     if name == "image":
         return _image_seeds()
     if name == "vkz":
-        from vaekit.compress import MAGIC, pack_bits
+        from vaekit.tasks.compress import MAGIC, pack_bits
 
         out = []
         for count, dim, bits, names in [(3, 2, 4, ["a.png", "b/c.png", "d.jpg"]), (1, 5, 8, []),
@@ -202,7 +202,7 @@ class Target:
             read_image(self.path, 8, 8, 3)
             read_image(self.path, 6, 5, 1)
         elif self.name == "vkz":
-            from vaekit.compress import output_names, read_vkz
+            from vaekit.tasks.compress import output_names, read_vkz
 
             header, codes = read_vkz(self.path)
             output_names(header, len(codes))
@@ -212,11 +212,11 @@ class Target:
             run = Run(self.path.parent)
             _ = run.settings, run.model  # reading both is the point: every check on the way runs
         elif self.name == "weights":
-            from vaekit.checkpoint import load
+            from vaekit.run.checkpoint import load
 
             load(self.path.parent)
         elif self.name == "checkpoint":
-            from vaekit.checkpoint import load_checkpoint
+            from vaekit.run.checkpoint import load_checkpoint
 
             load_checkpoint(self.path.parent, self.model, self.optimizer, self.scheduler)
 
@@ -301,11 +301,11 @@ def _child(name: str, runs: int, seed: int, corpus: Path) -> None:
     with atheris.instrument_imports(include=["vaekit", "PIL"]):
         import PIL.Image  # noqa: F401
 
-        import vaekit.checkpoint  # noqa: F401
-        import vaekit.compress  # noqa: F401
         import vaekit.datasets.decode  # noqa: F401
         import vaekit.datasets.idx  # noqa: F401
         import vaekit.run  # noqa: F401
+        import vaekit.run.checkpoint  # noqa: F401
+        import vaekit.tasks.compress  # noqa: F401
     work = Path(tempfile.mkdtemp())
     for i, blob in enumerate(seeds(name, work)):
         (corpus / f"seed-{i}").write_bytes(blob)

@@ -30,12 +30,12 @@ import numpy as np
 import torch
 from _results import HERE, machine, publish
 
-from vaekit.checkpoint import load
-from vaekit.config import TrainConfig
 from vaekit.datasets import to_float
-from vaekit.likelihood import log_likelihood
-from vaekit.tasks.rundata import run_data
-from vaekit.train import fit
+from vaekit.run import Run
+from vaekit.run.checkpoint import load
+from vaekit.settings import TrainConfig
+from vaekit.tasks.likelihood import log_likelihood
+from vaekit.train.loop import fit
 
 PAPER = {"vae": 86.76, "iwae": 84.78}
 MODELS = {
@@ -127,7 +127,7 @@ def main() -> None:
             t0 = time.perf_counter()
             train(args.root, name)
             print(f"{name}: trained in {(time.perf_counter() - t0) / 60:.1f} min", file=sys.stderr)
-        _, splits = run_data(run)
+        splits = Run.open(run).splits
         test = to_float(splits.test.all_images())  # (10000, 1, 28, 28), binarized once, seed 1
         model = load(run)
         summary = json.loads((run / "summary.json").read_text())

@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _results import HERE, publish  # noqa: E402
 
-from vaekit.device import FLOAT32_ENV  # noqa: E402
+from vaekit.train.device import FLOAT32_ENV  # noqa: E402
 
 PATHS = {"auto": {}, "float32": {FLOAT32_ENV: "1"}}
 
@@ -47,9 +47,9 @@ def lesson(folder: Path) -> dict:
     """What the page shows far from the AE's codes: the share of decodes the reference
     classifier reads as one digit (>= 95% sure), for the 16 and the 64 farthest points, and the
     classifier's mean top probability there."""
-    from vaekit.classifier import reference_classifier
-    from vaekit.inference import encode_spread
+    from vaekit.models.inference import encode_spread
     from vaekit.run import Run
+    from vaekit.tasks.classifier import reference_classifier
 
     runs = {name: Run.open(folder / name) for name in ("ae", "vae")}
     test = runs["ae"].splits.test
@@ -166,7 +166,7 @@ def anomaly(seed: int, work: Path) -> dict:
     from sklearn.metrics import roc_auc_score
     from test_anomaly import bars
 
-    from vaekit.anomaly import AnomalyDetector
+    from vaekit.tasks.anomaly import AnomalyDetector
 
     det = AnomalyDetector(latent_dim=4, hidden=(64,), epochs=40, batch_size=32, contamination=0.05, seed=seed)
     det.fit(bars(320, vertical=False, seed=10 * seed), out=work / "det")
@@ -210,8 +210,8 @@ def vamp(seed: int, work: Path) -> dict:
     """test_vamp: 30 Adam steps under each objective, final loss over first."""
     from test_vamp import _vamp
 
-    from vaekit.config import TrainConfig
     from vaekit.objectives import OBJECTIVES, Batch
+    from vaekit.settings import TrainConfig
 
     out = {}
     for objective in ("elbo", "iwae", "tcvae"):
@@ -282,8 +282,8 @@ def vq_prior(seed: int, work: Path) -> dict:
 
 def likelihood(seed: int, work: Path) -> dict:
     """test_likelihood's untrained 6x6 model: bf16 against float32 at k=200, L_1 against the ELBO."""
-    from vaekit.likelihood import bernoulli_log_lik, log_likelihood
     from vaekit.models import build_model
+    from vaekit.tasks.likelihood import bernoulli_log_lik, log_likelihood
 
     torch.manual_seed(seed)
     model = build_model(
@@ -467,7 +467,7 @@ def main() -> None:
                 print(json.dumps(rows[-1]), flush=True)
     if args.no_publish:
         return
-    from vaekit.device import cpu_info
+    from vaekit.train.device import cpu_info
 
     saved = HERE / "margins.json"
     kept = [

@@ -33,8 +33,8 @@ from _results import HERE, machine, publish
 from speed_conv import SETTINGS as FACE  # the face VAE, as the conv benchmark trains it
 from speed_conv import build_faces
 
-from vaekit.checkpoint import CHECKPOINT
 from vaekit.datasets.folder import load_folder
+from vaekit.run.layout import CHECKPOINT
 
 BIN = Path(sys.executable).parent
 

@@ -141,8 +141,8 @@ def lesson(base: str, token: str, ids: dict) -> dict:
     import torch
     from PIL import Image
 
-    from vaekit.classifier import reference_classifier
     from vaekit.run import Run
+    from vaekit.tasks.classifier import reference_classifier
 
     with httpx.Client(base_url=base, headers={"X-Vaekit-Token": token}) as c:
         ae_codes = np.array(c.get(f"/api/runs/{ids['ae']}/codes").json()["points"])

@@ -42,12 +42,12 @@ from _results import HERE, machine, publish
 from speed import pythae_python
 
 import vaekit
-from vaekit.classifier import reference_classifier
 from vaekit.datasets import fetch_builtin, to_float
-from vaekit.inference import encode, reconstruct
-from vaekit.likelihood import log_likelihood
-from vaekit.metrics import psnr
+from vaekit.models.inference import encode, reconstruct
 from vaekit.run import Run
+from vaekit.tasks.classifier import reference_classifier
+from vaekit.tasks.likelihood import log_likelihood
+from vaekit.tasks.metrics import psnr
 from vaekit.tasks.train_prior import train_prior
 
 SAMPLES = 10_000
@@ -369,9 +369,9 @@ def main() -> None:
 
 def run_vaekit_setup(data: str, clf_box: dict) -> None:
     """The reference classifier and the test images both systems are scored on."""
-    from vaekit.config import TrainConfig
     from vaekit.datasets import load
-    from vaekit.tasks.rundata import split_data
+    from vaekit.run.data import split_data
+    from vaekit.settings import TrainConfig
 
     dataset = load(data)
     _, splits = split_data(dataset, TrainConfig(data=data))

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import TINY
 
-from vaekit.adam import Adam
+from vaekit.train.adam import Adam
 
 
 def _net() -> torch.nn.Module:
@@ -61,7 +61,7 @@ def _wrong_signature(params, grads, exp_avgs, exp_avg_sqs, state_steps, *, lr): 
 def test_without_a_working_fused_op_every_step_is_torchs(op, monkeypatch):
     # the private op missing (None), taking other arguments, or doing nothing: the probe refuses
     # it, torch's own step runs, and the results are torch's
-    import vaekit.adam as adam
+    import vaekit.train.adam as adam
 
     if op is None:
         monkeypatch.delattr(torch, "_fused_adam_")
@@ -82,7 +82,7 @@ def test_without_a_working_fused_op_every_step_is_torchs(op, monkeypatch):
 
 def test_a_training_run_without_the_op_trains_with_torchs_step(tiny_data, tmp_path, monkeypatch):
     import vaekit
-    import vaekit.adam as adam
+    import vaekit.train.adam as adam
 
     monkeypatch.delattr(torch, "_fused_adam_")
     monkeypatch.setattr(adam, "_PROBED", {})

@@ -7,8 +7,8 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from vaekit.anomaly import AnomalyDetector, _kth_distance
 from vaekit.errors import VaekitError
+from vaekit.tasks.anomaly import AnomalyDetector, _kth_distance
 
 
 def bars(n: int, vertical: bool, seed: int, side: int = 12) -> np.ndarray:

@@ -8,7 +8,9 @@ import pytest
 import torch
 from conftest import make_image_folder, run_here
 
-from vaekit.compress import (
+from vaekit.errors import VaekitError
+from vaekit.models import build_model
+from vaekit.tasks.compress import (
     compress,
     decompress,
     dequantize,
@@ -17,8 +19,6 @@ from vaekit.compress import (
     read_vkz,
     unpack_bits,
 )
-from vaekit.errors import VaekitError
-from vaekit.models import build_model
 
 
 @pytest.mark.parametrize("bits", [1, 3, 8, 11, 16])

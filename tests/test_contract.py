@@ -12,11 +12,11 @@ import torch
 from conftest import TINY
 
 import vaekit
-from vaekit.checkpoint import save
-from vaekit.config import TrainConfig
 from vaekit.errors import SettingError
 from vaekit.models import BACKBONES, MODELS, PRIORS, build_model
 from vaekit.objectives import OBJECTIVES, Batch, Objective
+from vaekit.run.checkpoint import save
+from vaekit.settings import TrainConfig
 
 
 def _valid(model: str, objective: str) -> bool:

@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vaekit.corrupt import parse_corruption
 from vaekit.datasets import check_batch
+from vaekit.datasets.corrupt import parse_corruption
 from vaekit.errors import VaekitError, flag
 
 

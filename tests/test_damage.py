@@ -142,7 +142,7 @@ def test_a_full_disk_during_a_checkpoint_write_is_one_line_and_keeps_the_last_ch
     reports it (a Rust I/O error), after half the file is on disk."""
     from safetensors import SafetensorError
 
-    import vaekit.checkpoint as ckpt
+    import vaekit.run.checkpoint as ckpt
 
     real, writes = ckpt.save_file, []
 

@@ -13,9 +13,9 @@ import torch
 from conftest import TINY, run_cli, run_main
 
 import vaekit
-from vaekit.checkpoint import save
 from vaekit.errors import VaekitError
 from vaekit.models import BACKBONES, MODELS, build_model
+from vaekit.run.checkpoint import save
 
 TINY_FLAGS = ["--latent-dim", "3", "--hidden", "16", "--channels", "4,8", "--image-size", "8", "--image-channels", "1", "--threads", "1",
               "--batch-size", "16", "--precision", "32", "--no-progress"]
@@ -79,7 +79,7 @@ def test_mlflow_run_metrics_equal_metrics_csv_and_the_run_is_an_artifact(logged,
 
 
 def test_a_missing_tracker_package_is_named_before_anything_is_written(tmp_path, monkeypatch):
-    from vaekit import loggers
+    from vaekit.train import loggers
 
     monkeypatch.setitem(loggers.LOGGERS, "tensorboard", loggers.Tracker(loggers.TensorBoard, "no_such_pkg", "tensorboard"))
     with pytest.raises(VaekitError, match=r"^logger: tensorboard needs the no_such_pkg package: pip install 'vaekit\[tensorboard\]'"):
@@ -91,7 +91,7 @@ def test_a_missing_tracker_package_is_named_before_anything_is_written(tmp_path,
 
 @pytest.mark.parametrize("model,backbone", [(m, b) for m in MODELS for b in BACKBONES])
 def test_onnx_export_matches_pytorch_for_every_model_and_backbone(model, backbone, tmp_path):
-    from vaekit.export import export
+    from vaekit.interop.export import export
 
     classes = 3 if MODELS[model].conditional else 0
     if model == "vqvae":  # not exported yet: refused with one line naming the posterior
@@ -154,7 +154,7 @@ def test_every_run_has_a_model_card_and_the_hub_fails_in_one_line_offline(tiny_d
 
 
 def test_a_downloaded_repository_gets_the_checks_a_local_folder_gets(tmp_path, monkeypatch):
-    from vaekit import hub
+    from vaekit.run import fetch as hub
 
     net = build_model(image_shape=(1, 8, 8), latent_dim=2, hidden=[8])
     save(net, tmp_path / "repo")
@@ -244,7 +244,7 @@ def test_grid_search_clones_and_sets_params():
 
 
 def test_anomaly_detector_probabilities_and_confidence_follow_pyod(tmp_path):
-    from vaekit.anomaly import AnomalyDetector
+    from vaekit.tasks.anomaly import AnomalyDetector
 
     rng = np.random.default_rng(0)
     normal = (rng.random((200, 8, 8)) < 0.1).astype(np.uint8) * 255

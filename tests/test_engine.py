@@ -11,10 +11,10 @@ from lightning_fabric import Fabric
 from safetensors.torch import load_file
 
 import vaekit
-from vaekit.config import TrainConfig
-from vaekit.engine import OneProcess, make_engine
 from vaekit.models import build_model
 from vaekit.objectives import OBJECTIVES, Batch
+from vaekit.settings import TrainConfig
+from vaekit.train.engine import OneProcess, make_engine
 
 
 def _steps(engine, objective: str, prior: str = "normal", steps: int = 5) -> dict:
@@ -44,7 +44,7 @@ def test_one_process_steps_give_fabrics_weights_bit_for_bit(precision, fabric_na
 
 
 def test_a_whole_run_ends_with_the_same_weights_either_way(tiny_data, tmp_path, monkeypatch):
-    import vaekit.train as train
+    import vaekit.train.loop as train
 
     settings = dict(TINY, data=str(tiny_data), precision="bf16", epochs=2)
     ours = load_file(str(vaekit.fit(out=str(tmp_path / "ours"), **settings) / "model.safetensors"))
@@ -60,7 +60,7 @@ def test_the_engine_is_lightning_fabric_wherever_more_than_one_process_would_wor
 
 
 def test_training_on_the_cpu_does_not_import_lightning_fabric():
-    code = ("import sys, vaekit.train, vaekit.cli; "
+    code = ("import sys, vaekit.train.loop, vaekit.cli; "
             "print(sorted(m for m in sys.modules if m.startswith(('lightning_fabric', 'torch._dynamo'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
@@ -69,7 +69,7 @@ def test_training_on_the_cpu_does_not_import_lightning_fabric():
 _HEAP_CHECK = """
 import sys, torch
 if sys.argv[1] == "kept":
-    from vaekit.device import keep_freed_memory
+    from vaekit.train.device import keep_freed_memory
     assert keep_freed_memory()
 p = torch.empty(4 << 20).data_ptr()  # a 16 MiB tensor, as a step's activations or gradients
 heap = [line.split()[0] for line in open("/proc/self/maps") if line.rstrip().endswith("[heap]")]

@@ -11,8 +11,8 @@ from conftest import make_image_folder, run_here
 
 from vaekit import datasets
 from vaekit.errors import VaekitError
+from vaekit.run.samplers import gmm_codes
 from vaekit.tasks.features import write_features
-from vaekit.tasks.generate import gmm_codes
 
 
 def test_write_features_formats(tmp_path):

@@ -11,10 +11,11 @@ import torch
 from conftest import TINY
 
 import vaekit
-from vaekit.config import TrainConfig
 from vaekit.errors import SettingError
 from vaekit.models import build_model
-from vaekit.objectives import OBJECTIVES, Batch, kl_factor
+from vaekit.objectives import OBJECTIVES, Batch
+from vaekit.objectives.elbo import kl_factor
+from vaekit.settings import TrainConfig
 
 
 def test_schedules_rise_from_zero_to_one():

@@ -15,9 +15,9 @@ import vaekit
 from vaekit.datasets import ImageSet
 from vaekit.datasets.binarize import binarized_images, binarized_splits
 from vaekit.datasets.imageset import Splits
-from vaekit.likelihood import bernoulli_log_lik, importance_bound, log_likelihood
 from vaekit.models import DiagonalGaussian, StandardNormal, build_model
-from vaekit.schedules import iwae_factor
+from vaekit.tasks.likelihood import bernoulli_log_lik, importance_bound, log_likelihood
+from vaekit.train.schedules import iwae_factor
 
 P, D, SIGMA = 6, 2, 0.5
 

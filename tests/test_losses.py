@@ -5,10 +5,11 @@ import math
 import torch
 import torch.nn.functional as F
 
-from vaekit.config import TrainConfig
-from vaekit.losses import reconstruction, reconstruction_sum
 from vaekit.models import DiagonalGaussian, build_model
-from vaekit.objectives import Batch, elbo, iwae
+from vaekit.objectives import Batch
+from vaekit.objectives.elbo import elbo, iwae
+from vaekit.objectives.losses import reconstruction, reconstruction_sum
+from vaekit.settings import TrainConfig
 
 
 def test_bce_on_logits_matches_bce_of_sigmoid():
@@ -88,8 +89,8 @@ def test_iwae_is_the_log_mean_importance_weight_and_tighter_than_the_elbo():
 def test_objective_rules_name_the_setting():
     import pytest
 
-    from vaekit.config import TrainConfig
     from vaekit.errors import SettingError
+    from vaekit.settings import TrainConfig
 
     for bad, setting in [({"model": "ae"}, "model"), ({"loss": "mse"}, "loss"), ({"beta": 2.0}, "beta")]:
         with pytest.raises(SettingError) as e:

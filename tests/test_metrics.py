@@ -5,7 +5,14 @@ import math
 import pytest
 import torch
 
-from vaekit.metrics import effective_classes, frechet_distance, frechet_from_stats, latent_stats, psnr, ssim
+from vaekit.tasks.metrics import (
+    effective_classes,
+    frechet_distance,
+    frechet_from_stats,
+    latent_stats,
+    psnr,
+    ssim,
+)
 
 
 def test_identical_sets_are_at_distance_zero():
@@ -61,8 +68,8 @@ def test_latent_stats_known_values():
 def test_reference_classifier_is_reproducible_and_cached(tmp_path, monkeypatch):
     import numpy as np
 
-    from vaekit.classifier import reference_classifier
     from vaekit.datasets import Dataset, ImageSet
+    from vaekit.tasks.classifier import reference_classifier
 
     g = np.random.default_rng(0)
     images = torch.from_numpy(g.integers(0, 255, (64, 1, 8, 8), dtype=np.uint8))

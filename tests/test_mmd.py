@@ -4,9 +4,9 @@ with a shift, for both kernels; trained with it, codes are pulled towards the pr
 import pytest
 import torch
 
-from vaekit.mmd import KERNELS, mmd2
 from vaekit.models import build_model
 from vaekit.objectives import OBJECTIVES, Batch
+from vaekit.objectives.mmd import KERNELS, mmd2
 
 
 @pytest.mark.parametrize("kernel", sorted(KERNELS))

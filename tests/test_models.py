@@ -91,8 +91,8 @@ def test_conv_backbone_follows_the_face_vae_blocks():
 def test_the_conv_path_stays_channels_last_and_saves_plain_weights(tmp_path):
     """Every 4-d activation of the conv backbone is channels_last (no layout conversion inside a
     step), while saved weights are ordinary contiguous tensors that load into either layout."""
-    from vaekit.checkpoint import save_weights
-    from vaekit.inference import batch_for
+    from vaekit.models.inference import batch_for
+    from vaekit.run.checkpoint import save_weights
 
     net = build_model(model="vae", backbone="conv", image_shape=(3, 32, 32), latent_dim=8, channels=[8, 16])
     layouts = []

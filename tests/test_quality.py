@@ -26,15 +26,14 @@ def test_tutorial_protocol_reaches_tutorial_quality(tmp_path):
 
 def test_cvae_samples_are_recognised_as_their_class(tmp_path):
     """The issue's check: the reference classifier recognises CVAE samples of each class >= 90%."""
-    from vaekit import load
-    from vaekit.classifier import reference_classifier
+    from vaekit import Run, load
     from vaekit.tasks.augment import class_samples
-    from vaekit.tasks.rundata import run_data
+    from vaekit.tasks.classifier import reference_classifier
 
     run = tmp_path / "cvae"
     run_cli("train", "--data", "mnist", "--model", "cvae", "--latent-dim", "4", "--epochs", "20",
             "--out", str(run), "--no-progress")
-    data, splits = run_data(run)
+    data, splits = Run.open(run).data, Run.open(run).splits
     clf = reference_classifier(data, splits.train, splits.test)
     x, y = class_samples(load(run), 300, seed=0)
     pred = clf.probabilities(x).argmax(1)
@@ -47,10 +46,10 @@ def test_32_byte_codes_beat_pca_at_the_same_budget_by_3_db(tmp_path):
     from sklearn.decomposition import PCA
 
     from vaekit import datasets, load
-    from vaekit.compress import dequantize, quantize
     from vaekit.datasets import to_float
-    from vaekit.evaluation import compression_quality
+    from vaekit.tasks.compress import dequantize, quantize
     from vaekit.tasks.denoise import fidelity
+    from vaekit.tasks.evaluation import compression_quality
 
     run = tmp_path / "ae"
     run_cli("train", "--data", "mnist", "--model", "ae", "--hidden", "512", "--latent-dim", "32",

@@ -4,10 +4,10 @@ ex-post mixture sampler."""
 import pytest
 import torch
 
-from vaekit.config import TrainConfig
 from vaekit.errors import SettingError
 from vaekit.models import build_model
 from vaekit.objectives import OBJECTIVES, Batch
+from vaekit.settings import TrainConfig
 
 
 def test_the_terms_match_their_definitions():

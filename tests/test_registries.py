@@ -9,10 +9,10 @@ from conftest import TINY, run_cli
 from torch import nn
 
 import vaekit
-from vaekit.config import TrainConfig
 from vaekit.models import BACKBONES, PRIORS
 from vaekit.models.backbones import MLPDecoder, MLPEncoder
 from vaekit.objectives import OBJECTIVES, Objective, kl_term
+from vaekit.settings import TrainConfig
 
 
 def l1_objective(model, batch, s):
@@ -71,7 +71,7 @@ def test_a_new_prior_is_used_by_training_sampling_and_the_likelihood(tiny_data, 
     assert q.kl() is None  # no closed form: the objective used log q - log p instead
     assert json.loads((run / "summary.json").read_text())["test_kl"] > 0
     assert vaekit.Run.open(run).sample(6).shape == (6, 1, 8, 8)
-    from vaekit.likelihood import log_likelihood
+    from vaekit.tasks.likelihood import log_likelihood
 
     assert torch.isfinite(log_likelihood(model, torch.rand(3, 1, 8, 8), 8, progress=False)).all()
 

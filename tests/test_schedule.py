@@ -2,8 +2,8 @@
 
 import torch
 
-from vaekit.config import TrainConfig, resolve_length
-from vaekit.train import _noise_seed, _order_seed
+from vaekit.settings import TrainConfig, resolve_length
+from vaekit.train.loop import _noise_seed, _order_seed
 
 
 def test_noise_and_order_seeds_never_coincide_in_torchs_32_bits():

@@ -14,9 +14,8 @@ import torch
 from conftest import run_cli
 
 import vaekit
-from vaekit.config import TrainConfig, knobs
 from vaekit.errors import SettingError
-from vaekit.settings import schema
+from vaekit.settings import TrainConfig, knobs, schema
 
 PLUGINS = Path(__file__).parent / "plugins"
 PLUGIN_ENV = {"VAEKIT_PLUGINS": "vaekit_test_entries", "PYTHONPATH": str(PLUGINS)}
@@ -119,7 +118,7 @@ def test_a_plugins_objective_and_backbone_reach_every_front_end_and_train(plugin
     helped = run_cli("train", "--help", env=PLUGIN_ENV | {"COLUMNS": "200"}).stdout
     assert "Settings of the scaled objective" in helped and "--recon-scale" in helped
     assert "Settings of the wide backbone" in helped and "--width-factor" in helped
-    from vaekit.registry import describe  # what `vaekit models` prints
+    from vaekit.settings import describe  # what `vaekit models` prints
 
     listed = describe()
     assert "scaled" in listed and "--recon-scale 2.0" in listed and "--width-factor 2" in listed
@@ -181,10 +180,10 @@ def test_each_default_has_one_home():
     place that says why theirs differ (ANOMALY_DEFAULTS, TRANSFORMER_DEFAULTS)."""
     import inspect
 
-    from vaekit.anomaly import AnomalyDetector
-    from vaekit.config import ANOMALY_DEFAULTS, ESTIMATOR_DEFAULTS, TRANSFORMER_DEFAULTS
     from vaekit.models import ModelConfig
+    from vaekit.settings import ANOMALY_DEFAULTS, ESTIMATOR_DEFAULTS, TRANSFORMER_DEFAULTS
     from vaekit.sklearn import AutoencoderTransformer
+    from vaekit.tasks.anomaly import AnomalyDetector
 
     rows = {r["name"]: r["default"] for r in schema()}
     for cls, own in ((AnomalyDetector, ANOMALY_DEFAULTS), (AutoencoderTransformer, TRANSFORMER_DEFAULTS)):
@@ -205,8 +204,9 @@ def test_a_setting_has_one_owner(monkeypatch):
     """An entry cannot declare a setting every run has, nor one another entry owns."""
     import dataclasses
 
-    from vaekit.config import setting
-    from vaekit.objectives import OBJECTIVES, Objective, elbo
+    from vaekit.objectives import OBJECTIVES, Objective
+    from vaekit.objectives.elbo import elbo
+    from vaekit.settings import setting
 
     for name in ("beta", "tc_weight"):
         cls = dataclasses.make_dataclass("Clash", [(name, float, setting(1.0, "clash"))])

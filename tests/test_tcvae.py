@@ -2,12 +2,12 @@
 
 import torch
 
-from vaekit.config import TrainConfig
 from vaekit.errors import SettingError
 from vaekit.models import build_model
 from vaekit.models.priors import StandardNormal
 from vaekit.objectives import OBJECTIVES, Batch
-from vaekit.tc import kl_decomposition
+from vaekit.objectives.tcvae import kl_decomposition
+from vaekit.settings import TrainConfig
 
 
 def _parts(mean, logvar, seed=0):

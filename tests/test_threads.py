@@ -12,7 +12,7 @@ import torch
 from conftest import TINY, run_cli
 
 import vaekit
-from vaekit.device import CpuLoad, choose_threads, usable_cpus
+from vaekit.train.device import CpuLoad, choose_threads, usable_cpus
 
 
 def _stat(busy: int, idle: int) -> str:
@@ -23,7 +23,7 @@ def _stat(busy: int, idle: int) -> str:
 def test_the_free_cpus_are_the_usable_ones_less_what_others_keep_busy(tmp_path, monkeypatch):
     stat = tmp_path / "stat"
     monkeypatch.setattr(CpuLoad, "STAT", stat)
-    monkeypatch.setattr(vaekit.device, "usable_cpus", lambda: 4)
+    monkeypatch.setattr(vaekit.train.device, "usable_cpus", lambda: 4)
     ticks = os.sysconf("SC_CLK_TCK")
     # values clear of a rounding edge: this process's own CPU time, read in 10 ms ticks, moves the
     # measured figure by up to ~0.2 over the wait

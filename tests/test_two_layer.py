@@ -6,10 +6,10 @@ import torch
 from conftest import TINY
 
 import vaekit
-from vaekit.config import TrainConfig
 from vaekit.errors import SettingError
 from vaekit.models import build_model
 from vaekit.models.priors import StandardNormal
+from vaekit.settings import TrainConfig
 
 
 def test_with_a_top_layer_that_carries_nothing_it_is_the_standard_normal():

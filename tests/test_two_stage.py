@@ -3,7 +3,7 @@ sampler works from the command line, cached in the run folder."""
 
 import torch
 
-from vaekit.tasks.two_stage import fit_code_vae
+from vaekit.run.two_stage import fit_code_vae
 
 
 def test_stage_two_reproduces_codes_far_from_the_prior():
@@ -28,7 +28,7 @@ def test_sample_with_the_two_stage_sampler(tiny_run, monkeypatch, tmp_path):
     mine = tmp_path / "run"
     shutil.copytree(run, mine)
     monkeypatch.setenv("VAEKIT_DATA", str(cache))
-    monkeypatch.setattr("vaekit.tasks.two_stage.STEPS", 200)
+    monkeypatch.setattr("vaekit.run.two_stage.STEPS", 200)
     png = run_here("sample", str(mine), "-n", "8", "--sampler", "two-stage").stdout.strip()
     assert png.endswith("sample.png") and (mine / "two_stage.safetensors").is_file()
     first = (mine / "sample.png").read_bytes()

@@ -4,12 +4,12 @@ import pytest
 import torch
 from conftest import TINY
 
-from vaekit.checkpoint import load, save
-from vaekit.config import TrainConfig
 from vaekit.errors import SettingError
 from vaekit.models import DiagonalGaussian, build_model
 from vaekit.models.priors import StandardNormal
 from vaekit.objectives import OBJECTIVES, Batch, kl_term
+from vaekit.run.checkpoint import load, save
+from vaekit.settings import TrainConfig
 
 
 def _vamp(k=4, **kw):

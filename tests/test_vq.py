@@ -116,7 +116,7 @@ def test_train_prior_refuses_a_run_without_a_codebook(tiny_run):
 
 
 def test_a_vq_vae_compresses_to_its_codebook_indices(tmp_path):
-    from vaekit.compress import compress, decompress, read_vkz
+    from vaekit.tasks.compress import compress, decompress, read_vkz
 
     torch.manual_seed(0)
     model = build_model(model="vqvae", latent_dim=6, code_dim=2, codebook_size=20, hidden=[16],
@@ -138,7 +138,7 @@ def test_a_vq_vae_compresses_to_its_codebook_indices(tmp_path):
 
 
 def test_arithmetic_coding_round_trips_near_the_entropy():
-    from vaekit.entropy import Decoder, Encoder, frequencies
+    from vaekit.tasks.entropy import Decoder, Encoder, frequencies
 
     g = torch.Generator().manual_seed(0)
     probs = torch.softmax(3 * torch.randn(3000, 40, generator=g), 1)  # peaked: a few bits each
@@ -156,7 +156,7 @@ def test_arithmetic_coding_round_trips_near_the_entropy():
 
 @pytest.mark.learned
 def test_a_fitted_prior_entropy_codes_the_indices(tmp_path):
-    from vaekit.compress import compress, decompress, read_vkz
+    from vaekit.tasks.compress import compress, decompress, read_vkz
 
     torch.manual_seed(0)
     model = build_model(model="vqvae", latent_dim=6, code_dim=2, codebook_size=20, hidden=[16],

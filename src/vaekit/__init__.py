@@ -15,10 +15,10 @@ import importlib
 __version__ = "0.1.0"
 
 _WHERE = {
-    "AnomalyDetector": "vaekit.anomaly", "ModelConfig": "vaekit.models", "Run": "vaekit.run",
-    "SettingError": "vaekit.errors", "TrainConfig": "vaekit.config", "VaekitError": "vaekit.errors",
-    "build_model": "vaekit.models", "evaluate": "vaekit.evaluation", "fit": "vaekit.train",
-    "load": "vaekit.checkpoint", "save": "vaekit.checkpoint",
+    "AnomalyDetector": "vaekit.tasks.anomaly", "ModelConfig": "vaekit.models", "Run": "vaekit.run",
+    "SettingError": "vaekit.errors", "TrainConfig": "vaekit.settings", "VaekitError": "vaekit.errors",
+    "build_model": "vaekit.models", "evaluate": "vaekit.tasks.evaluation", "fit": "vaekit.train.loop",
+    "load": "vaekit.run.checkpoint", "save": "vaekit.run.checkpoint",
 }
 __all__ = sorted([*_WHERE, "datasets"])
 

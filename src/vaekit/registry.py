@@ -1,11 +1,70 @@
-"""Every registry in one listing: what `vaekit models` prints.
+"""The registries: name -> entry tables that make a new variant one function plus one line.
 
-The registries themselves live beside what they register: ``MODELS``, ``BACKBONES``, ``PRIORS``
-(vaekit.models), ``OBJECTIVES`` (vaekit.objectives), ``KERNELS`` (vaekit.mmd), ``SAMPLERS``
-(vaekit.tasks.generate).
+Each registry is declared here, at the bottom of the package, and filled by the module that
+defines its entries (its *home*: ``MODELS["vae"] = ModelKind(...)`` in vaekit.models), or by a
+plugin. Settings check names against them and the CLI lists them without importing the layers
+above; the first read of a registry imports its home, so its built-in entries are always there
+(the only way this module reaches upwards, and it names the module rather than importing it).
+
+    >>> from vaekit.registry import OBJECTIVES
+    >>> OBJECTIVES["mine"] = Objective(my_objective, about="...")   # a new objective
 """
 
 from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, MutableMapping
+
+
+class Registry(MutableMapping):
+    """An ordered name -> entry table; ``kind`` names an entry in messages ("backbone")."""
+
+    def __init__(self, kind: str, home: str):
+        self.kind, self.home = kind, home
+        self._entries: dict = {}
+        self._loaded = False
+
+    def _load(self) -> dict:
+        if not self._loaded:
+            self._loaded = True  # first: the home reads its own registry while it fills it
+            importlib.import_module(self.home)
+        return self._entries
+
+    def __getitem__(self, name: str):
+        return self._load()[name]
+
+    def __setitem__(self, name: str, entry) -> None:
+        self._load()[name] = entry  # built-in entries first, then a plugin's
+
+    def __delitem__(self, name: str) -> None:
+        del self._load()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}: {', '.join(self)})"
+
+    def register(self, name: str):
+        """Decorator form of ``REGISTRY[name] = fn``."""
+        def add(entry):
+            self[name] = entry
+            return entry
+        return add
+
+
+MODELS = Registry("model", "vaekit.models")  # ModelKind: posterior, labels, own objective/prior
+POSTERIORS = Registry("posterior", "vaekit.models")  # PosteriorKind: head output -> q(z|x)
+BACKBONES = Registry("backbone", "vaekit.models")  # fn(config) -> (encoder, decoder)
+PRIORS = Registry("prior", "vaekit.models")  # class(config) -> p(z) module
+ACTIVATIONS = Registry("activation", "vaekit.models")  # nn.Module class
+OBJECTIVES = Registry("objective", "vaekit.objectives")  # Objective: fn, rules, settings
+KERNELS = Registry("MMD kernel", "vaekit.objectives")  # fn(squared distances, dim) -> k
+SAMPLERS = Registry("sampler", "vaekit.run.samplers")  # fn(run, n, seed) -> codes (n, D)
+LOGGERS = Registry("logger", "vaekit.train.loggers")  # Tracker
 
 
 def about(entry) -> str:
@@ -15,41 +74,3 @@ def about(entry) -> str:
         return entry.about
     doc = (getattr(entry, "__doc__", None) or "").strip()
     return " ".join(doc.split("\n\n")[0].split()) if doc else ""
-
-
-def entries() -> dict[str, list[tuple[str, str]]]:
-    """{registry: [(name, one line), ...]} for every registry."""
-    from vaekit.mmd import KERNELS
-    from vaekit.models import BACKBONES, MODELS, PRIORS
-    from vaekit.objectives import OBJECTIVES
-    from vaekit.tasks.generate import SAMPLERS
-
-    return {
-        "models (--model)": [(n, about(k)) for n, k in MODELS.items()],
-        "backbones (--backbone)": [(n, about(f)) for n, f in BACKBONES.items()],
-        "priors (--prior)": [(n, about(p)) for n, p in PRIORS.items()],
-        "objectives (--objective)": [(n, about(o)) for n, o in OBJECTIVES.items()],
-        "MMD kernels (--mmd-kernel)": [(n, about(f)) for n, f in KERNELS.items()],
-        "samplers (vaekit sample --sampler)": [(n, about(f)) for n, f in SAMPLERS.items()],
-    }
-
-
-def describe() -> str:
-    """The listing as text, one line per entry, each followed by its own settings (flag, default,
-    help)."""
-    from vaekit.config import knobs
-    from vaekit.errors import flag
-
-    owned: dict[tuple[str, str], list] = {}
-    for knob in knobs().values():
-        owned.setdefault((knob.chooser, knob.entry), []).append(knob)
-    lines = []
-    for title, rows in entries().items():
-        lines.append(title)
-        chooser = title.rsplit("(--", 1)[-1].rstrip(")")
-        width = max(len(n) for n, _ in rows)
-        for n, about in rows:
-            lines.append(f"  {n:<{width}}  {about}")
-            lines += [f"  {'':<{width}}    {flag(k.field.name)} {k.default()!r}: "
-                      f"{k.field.metadata.get('help', '')}" for k in owned.get((chooser, n), [])]
-    return "\n".join(lines)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from vaekit.config import int_in, owns, setting, weight
-from vaekit.losses import reconstruction_sum
 from vaekit.models import BACKBONES
 from vaekit.models.backbones import MLPDecoder, MLPEncoder
 from vaekit.objectives import OBJECTIVES, Objective, kl_term
+from vaekit.objectives.losses import reconstruction_sum
+from vaekit.settings import int_in, owns, setting, weight
 
 
 @dataclass

@@ -1,12 +1,24 @@
 """Models: one model class whose parts come from registries -- model kinds (posterior, labels),
-backbones (encoder/decoder networks) and priors -- plus the posterior objects ``encode()`` returns."""
+backbones (encoder/decoder networks) and priors -- plus the posterior objects ``encode()`` returns.
 
-from vaekit.models.autoencoder import MODELS, AutoEncoder, ModelConfig, ModelKind, build_model
-from vaekit.models.backbones import ACTIVATIONS, BACKBONES
-from vaekit.models.posterior import POSTERIORS, DiagonalGaussian, PointPosterior, PosteriorKind
-from vaekit.models.priors import PRIORS, StandardNormal
+Importing this package fills the model registries (vaekit.registry) in a fixed order: the
+priors (normal, vamp), the VQ parts (codebook prior, quantized posterior), the two-layer prior,
+the backbones, then the model kinds.
+"""
+
+# isort: off -- the import order is the registries' order
+from vaekit.models.autoencoder import AutoEncoder, ModelConfig, ModelKind, build_model
+from vaekit.models.backbones import mlp  # noqa: F401
+from vaekit.models.posterior import DiagonalGaussian, PointPosterior, PosteriorKind
+from vaekit.models.priors import StandardNormal
+from vaekit.models.two_layer import TwoLayerPrior
+from vaekit.models.vq import CodebookPrior
+from vaekit.registry import ACTIVATIONS, BACKBONES, MODELS, POSTERIORS, PRIORS
+
+# isort: on
 
 __all__ = [
-    "ACTIVATIONS", "BACKBONES", "MODELS", "POSTERIORS", "PRIORS", "AutoEncoder", "DiagonalGaussian",
-    "ModelConfig", "ModelKind", "PointPosterior", "PosteriorKind", "StandardNormal", "build_model",
+    "ACTIVATIONS", "BACKBONES", "MODELS", "POSTERIORS", "PRIORS", "AutoEncoder", "CodebookPrior",
+    "DiagonalGaussian", "ModelConfig", "ModelKind", "PointPosterior", "PosteriorKind", "StandardNormal",
+    "TwoLayerPrior", "build_model",
 ]

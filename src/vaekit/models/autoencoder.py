@@ -18,20 +18,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.config import (
+from vaekit.errors import SettingError, VaekitError
+from vaekit.models.vq import VQVAESettings
+from vaekit.registry import ACTIVATIONS, BACKBONES, MODELS, POSTERIORS, PRIORS
+from vaekit.settings import (
     FALLBACK,
     MODEL_CHOOSERS,
     EntryKnobs,
     ModelSettings,
     check_fields,
     knobs,
+    prior_problem,
     whole_number,
 )
-from vaekit.errors import SettingError, VaekitError
-from vaekit.models.backbones import ACTIVATIONS, BACKBONES
-from vaekit.models.posterior import POSTERIORS
-from vaekit.models.priors import PRIORS, prior_problem
-from vaekit.models.vq import VQVAESettings
 
 
 @dataclass(frozen=True)
@@ -45,10 +44,10 @@ class ModelKind:
     about: str = ""
     objective: str | None = None
     prior: str | None = None
-    settings: type | None = None  # a dataclass of this kind's own settings (see vaekit.config)
+    settings: type | None = None  # a dataclass of this kind's own settings (see vaekit.settings)
 
 
-MODELS: dict[str, ModelKind] = {
+MODELS.update({
     "ae": ModelKind("point", about="autoencoder: a deterministic code (Hinton & Salakhutdinov 2006)"),
     "vae": ModelKind("gaussian", about="variational autoencoder (Kingma & Welling 2014)"),
     "cvae": ModelKind("gaussian", conditional=True,
@@ -56,7 +55,7 @@ MODELS: dict[str, ModelKind] = {
     "vqvae": ModelKind("quantized", objective="vq", prior="codebook", settings=VQVAESettings,
                        about="VQ-VAE: codes on a grid, each the nearest of --codebook-size learnt vectors, "
                              "sampled through a PixelCNN prior (van den Oord et al. 2017)"),
-}
+})
 
 
 @dataclass(init=False, eq=False)
@@ -115,7 +114,7 @@ class ModelConfig(EntryKnobs, ModelSettings):
             why = vq_problem(self)
             if why:
                 raise SettingError("latent_dim", why, self.latent_dim)
-        why = prior_problem(self.prior, self.model, self.conditional)
+        why = prior_problem(self.prior, self.model)
         if why:
             raise SettingError("prior", why, self.prior)
         if MODELS[self.model].conditional and self.num_classes < 1:

@@ -13,8 +13,9 @@ from torch import nn
 
 from vaekit.models.resnet import resnet
 from vaekit.models.shapes import conv_sizes, down_stride
+from vaekit.registry import ACTIVATIONS, BACKBONES
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+ACTIVATIONS.update({"relu": nn.ReLU, "tanh": nn.Tanh})
 
 
 class MLPEncoder(nn.Module):
@@ -137,4 +138,4 @@ def conv(cfg) -> tuple[nn.Module, nn.Module]:
     return ConvEncoder(cfg.image_shape, cfg.channels), ConvDecoder(cfg.image_shape, cfg.channels, code)
 
 
-BACKBONES = {"mlp": mlp, "conv": conv, "resnet": resnet}
+BACKBONES.update({"mlp": mlp, "conv": conv, "resnet": resnet})

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from vaekit.registry import POSTERIORS, PRIORS
+
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -104,9 +106,7 @@ class PointPosterior:
 def prior_of(q):
     """The prior a posterior's KL is measured against: the model's, or N(0, I) for a bare one."""
     if q.prior is None:
-        from vaekit.models.priors import StandardNormal
-
-        return StandardNormal()
+        return PRIORS["normal"]()  # N(0, I)
     return q.prior
 
 
@@ -131,19 +131,7 @@ def _gaussian(head_out: torch.Tensor, prior) -> DiagonalGaussian:
     return DiagonalGaussian(mean, logvar, prior)
 
 
-def _quantized(code, prior):
-    code.prior = prior  # the head (models.vq.Quantizer) already built it
-    return code
-
-
-def _quantizer_head(in_features: int, config, encoder):
-    from vaekit.models.vq import Quantizer
-
-    return Quantizer(in_features, config, encoder)
-
-
-POSTERIORS: dict[str, PosteriorKind] = {
+POSTERIORS.update({
     "point": PosteriorKind(1, PointPosterior, variational=False),
     "gaussian": PosteriorKind(2, _gaussian, variational=True),
-    "quantized": PosteriorKind(1, _quantized, variational=False, head=_quantizer_head),
-}
+})  # "quantized": vaekit.models.vq

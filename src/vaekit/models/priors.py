@@ -20,7 +20,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vaekit.config import int_in, setting
+from vaekit.models.posterior import gaussian_log_density
+from vaekit.registry import MODELS, POSTERIORS, PRIORS
+from vaekit.settings import int_in, setting
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -101,9 +103,6 @@ class VampPrior(nn.Module):
     @staticmethod
     def check(model: str, conditional: bool) -> str | None:
         """Why a model of kind ``model`` (conditional or not) cannot have this prior (None: it can)."""
-        from vaekit.models.autoencoder import MODELS
-        from vaekit.models.posterior import POSTERIORS
-
         if not POSTERIORS[MODELS[model].posterior].variational or conditional:
             return "an unconditional variational model (vae) for the vamp prior"
         return None
@@ -120,7 +119,6 @@ class VampPrior(nn.Module):
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z) for codes (..., D) -> (...)."""
-        from vaekit.models.posterior import gaussian_log_density
 
         mean, logvar = self.components()
         per_k = gaussian_log_density(z.float().unsqueeze(-2), mean, logvar).sum(-1)  # (..., K)
@@ -142,20 +140,5 @@ class VampPrior(nn.Module):
         return None
 
 
-from vaekit.models.two_layer import TwoLayerPrior  # noqa: E402 -- each in its own file
-from vaekit.models.vq import CodebookPrior  # noqa: E402
+PRIORS.update({"normal": StandardNormal, "vamp": VampPrior})  # codebook, two-layer: their own files
 
-PRIORS: dict[str, type[nn.Module]] = {"normal": StandardNormal, "vamp": VampPrior, "codebook": CodebookPrior,
-                                      "two-layer": TwoLayerPrior}
-
-
-def prior_problem(prior: str, model: str, conditional: bool) -> str | None:
-    """Why a model of kind ``model`` cannot have ``prior`` (a model kind may name the only prior
-    it takes; a prior may say, through its static ``check``), or None when it can."""
-    from vaekit.models.autoencoder import MODELS
-
-    own = MODELS[model].prior if model in MODELS else None
-    if own is not None and prior != own:
-        return f"{own} for the {model} model"
-    check = getattr(PRIORS[prior], "check", None)
-    return check(model, conditional) if check is not None else None

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.config import owns, setting
 from vaekit.models.shapes import conv_sizes, down_stride
+from vaekit.settings import owns, setting
 
 # Unlike the conv backbone this one stays in the default NCHW layout: CPU GroupNorm and SiLU are
 # slow in channels_last (measured, MNIST at 32,64 channels, batch 256, one training step:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vaekit.config import int_in, setting
-from vaekit.models.backbones import ACTIVATIONS
 from vaekit.models.posterior import gaussian_log_density
+from vaekit.registry import ACTIVATIONS, MODELS, POSTERIORS, PRIORS
+from vaekit.settings import int_in, setting
 
 
 @dataclass
@@ -53,10 +53,7 @@ class TwoLayerPrior(nn.Module):
 
     @staticmethod
     def check(model: str, conditional: bool) -> str | None:
-        """Why a model kind cannot have this prior (None: it can): it needs random codes."""
-        from vaekit.models.autoencoder import MODELS
-        from vaekit.models.posterior import POSTERIORS
-
+        """Why a model of kind ``model`` (conditional or not) cannot have this prior (None: it can)."""
         if not POSTERIORS[MODELS[model].posterior].variational or conditional:
             return "an unconditional variational model (vae) for the two-layer prior"
         return None
@@ -87,3 +84,6 @@ class TwoLayerPrior(nn.Module):
 
     def kl_per_dim(self, q) -> None:
         return None
+
+
+PRIORS["two-layer"] = TwoLayerPrior

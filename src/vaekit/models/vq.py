@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vaekit.config import int_in, setting
-from vaekit.models.posterior import PointPosterior
+from vaekit.models.posterior import PointPosterior, PosteriorKind
+from vaekit.registry import POSTERIORS, PRIORS
+from vaekit.settings import int_in, setting
 
 DECAY = 0.99  # EMA decay of the codebook statistics (the paper's gamma)
 EPS = 1e-5  # Laplace smoothing of the cluster sizes, so an empty code never divides by 0
@@ -223,3 +224,12 @@ class CodebookPrior(nn.Module):
 
     def kl_per_dim(self, q) -> None:
         return None
+
+
+def _quantized(code, prior):
+    code.prior = prior  # the head (models.vq.Quantizer) already built it
+    return code
+
+
+POSTERIORS["quantized"] = PosteriorKind(1, _quantized, variational=False, head=Quantizer)
+PRIORS["codebook"] = CodebookPrior

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import io
 import json
-import math
-import re
 from pathlib import Path
 
 import torch
@@ -26,15 +23,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from vaekit.errors import VaekitError
+from vaekit.run import Run
+from vaekit.run.layout import GRID_KINDS
 from vaekit.serve.jobs import Jobs, form_settings
-from vaekit.serve.library import Library, NotFound, data_url, png, read_json, run_id
+from vaekit.serve.library import Library, NotFound, data_url, png, run_id
 from vaekit.serve.security import Guard
 
 STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD_BYTES = 16 * 2**20   # an upload's body
 MAX_UPLOAD_PIXELS = 25_000_000  # an upload's declared size, checked before its pixels are decoded
 MAX_JSON_BYTES = 2**20
-GRID_KINDS = ("recon", "samples")
 MOST_SAMPLES = 256
 MOST_STEPS = 64
 
@@ -128,26 +126,22 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
 
     @endpoint
     async def run_detail(request: Request):
-        path = library.path(request.path_params["rid"])
-        config = read_json(path / "config.json")
-        grids = sorted({int(m.group(1)) for p in (path / "grids").glob("*_epoch*.png")
-                        if (m := re.search(r"_epoch(\d+)\.png$", p.name))})
+        run = Run(library.path(request.path_params["rid"]))
         return JSONResponse({
-            "id": request.path_params["rid"], "name": path.name, "config": config,
-            "summary": read_json(path / "summary.json"), "eval": read_json(path / "eval.json"),
-            "prior_fit": read_json(path / "prior.json"),  # a VQ-VAE's PixelCNN (vaekit train-prior)
-            "metrics": _metrics(path / "metrics.csv"), "grid_epochs": grids,
-            "class_names": (config.get("data") or {}).get("class_names") or [],
-            "model": (config.get("model") or {}),
+            "id": request.path_params["rid"], "name": run.name, "config": run.config,
+            "summary": run.summary, "eval": run.eval,
+            "prior_fit": run.prior_fit,  # a VQ-VAE's PixelCNN (vaekit train-prior)
+            "metrics": run.metrics, "grid_epochs": run.grid_epochs(), "class_names": run.class_names,
+            "model": run.config.get("model") or {},
         })
 
     @endpoint
     async def grid(request: Request):
-        path = library.path(request.path_params["rid"])
+        run = Run(library.path(request.path_params["rid"]))
         kind, epoch = request.path_params["kind"], request.path_params["epoch"]
         if kind not in GRID_KINDS:
             raise BadRequest(f"grid kind: expected one of {', '.join(GRID_KINDS)}, found {kind[:20]!r}")
-        file = path / "grids" / f"{kind}_epoch{epoch:03d}.png"
+        file = run.grid(kind, epoch)
         if not file.is_file():
             raise NotFound(f"no {kind} grid for epoch {epoch}")
         return FileResponse(file, media_type="image/png")
@@ -235,7 +229,7 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
             label = _int(body, "label", 0, 0, 1_000_000)
 
         def work():
-            from vaekit.plots import grid_array
+            from vaekit.report.plots import grid_array
 
             return grid_array(run.sample(n, str(sampler), seed, label), nrow=8)
         return _png_response(await run_in_threadpool(work))
@@ -266,14 +260,14 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         async def stream():
             sent_rows, sent_status, sent_grid = -1, None, None
             while True:
-                metrics = _metrics(job.run / "metrics.csv")
-                grids = sorted(job.run.glob("grids/samples_epoch*.png"))
+                metrics = Run(job.run).metrics
+                grids = Run(job.run).grid_epochs("samples")
                 status = job.status
-                newest = grids[-1].name if grids else None
+                newest = grids[-1] if grids else None
                 if len(metrics["rows"]) != sent_rows or status != sent_status or newest != sent_grid:
                     sent_rows, sent_status, sent_grid = len(metrics["rows"]), status, newest
                     info = dict(job.info(), metrics=metrics, run_id=run_id(job.run),
-                                grid_epoch=int(re.search(r"(\d+)", newest).group(1)) if newest else None)
+                                grid_epoch=newest)
                     yield f"data: {json.dumps(info)}\n\n"
                 if status in ("finished", "stopped", "failed"):
                     library.forget(run_id(job.run))  # its weights changed since it was loaded
@@ -323,24 +317,6 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
     return Guard(app, token, host, port)
 
 
-def _metrics(path: Path) -> dict:
-    """metrics.csv as {"columns": [...], "rows": [[numbers]]} (empty while the first epoch runs)."""
-    try:
-        rows = list(csv.reader(io.StringIO(path.read_text())))
-    except OSError:
-        return {"columns": [], "rows": []}
-    if not rows:
-        return {"columns": [], "rows": []}
-
-    def number(v: str):
-        try:
-            f = float(v)
-        except ValueError:
-            return None
-        return f if math.isfinite(f) else None
-    return {"columns": rows[0], "rows": [[number(v) for v in r] for r in rows[1:] if len(r) == len(rows[0])]}
-
-
 class _Upload(io.BytesIO):
     def __str__(self) -> str:  # the name decode errors use for it
         return "upload"
@@ -379,9 +355,9 @@ def _play(run, image: torch.Tensor, label: int | None, corruption: str, seed: in
     """Everything the playground shows for one image (of class ``label`` when known)."""
     import numpy as np
 
-    from vaekit.corrupt import parse_corruption
-    from vaekit.metrics import psnr
-    from vaekit.plots import heatmap_rgb
+    from vaekit.datasets.corrupt import parse_corruption
+    from vaekit.report.plots import heatmap_rgb
+    from vaekit.tasks.metrics import psnr
 
     try:
         corrupt = parse_corruption(corruption)

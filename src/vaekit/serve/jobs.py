@@ -20,10 +20,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from vaekit.config import PAGE_DEFAULTS, TrainConfig
 from vaekit.errors import VaekitError, flag
-from vaekit.options import parse_ints
-from vaekit.settings import schema
+from vaekit.run import Run
+from vaekit.settings import PAGE_DEFAULTS, TrainConfig, parse_ints, schema
 
 # The settings the form may set (everything else keeps its default); each becomes its flag.
 # The settings the page decides itself (where the run goes, how its process runs and reports);
@@ -149,7 +148,7 @@ class Jobs:
         job = self.get(jid)
         if job.status in ("running", "stopping", "starting"):
             raise VaekitError(f"training {jid} is still running")
-        if not (job.run / "checkpoint.safetensors").is_file():
+        if not Run(job.run).resumable:
             raise VaekitError(f"{job.run.name}: no checkpoint to resume from")
         job.argv = [sys.executable, "-m", "vaekit", "train", "--resume", str(job.run), "--no-progress"]
         job.start()

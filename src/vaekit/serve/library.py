@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 import threading
 from collections import OrderedDict
@@ -23,7 +22,7 @@ import torch
 
 from vaekit.errors import VaekitError
 from vaekit.run import Run
-from vaekit.runs import find_runs, run_row
+from vaekit.run.find import find_runs, run_row
 
 LOADED_RUNS = 6        # runs kept in memory at once (least recently used goes first)
 SCATTER_POINTS = 2000  # test codes drawn on the map (a fixed random subset beyond that)
@@ -43,7 +42,7 @@ def run_id(path: Path) -> str:
 
 def png(image) -> bytes:
     """One image (C, H, W) in [0, 1], or a uint8 array (H, W, C) such as a grid, as PNG bytes."""
-    from vaekit.plots import pil_image
+    from vaekit.report.plots import pil_image
 
     buf = io.BytesIO()
     pil_image(image).save(buf, format="PNG", compress_level=1)
@@ -78,7 +77,7 @@ class Loaded:
     @cached_property
     def _encoded(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior means and standard deviations (N, D) of the test split."""
-        from vaekit.inference import encode_spread
+        from vaekit.models.inference import encode_spread
 
         with self.lock, torch.inference_mode():
             return encode_spread(self.model, self.test)
@@ -174,7 +173,7 @@ class Loaded:
     @cached_property
     def test_errors(self) -> np.ndarray:
         """Mean squared reconstruction error per pixel of (up to) SCORED_IMAGES test images, sorted."""
-        from vaekit.inference import map_batches
+        from vaekit.models.inference import map_batches
 
         n = min(len(self.test), SCORED_IMAGES)
         idx = torch.arange(n)
@@ -205,11 +204,12 @@ class Library:
         self.uploads: OrderedDict[str, torch.Tensor] = OrderedDict()  # uint8 (C, H, W) each
 
     def rows(self) -> list[dict]:
-        """One row per run (see ``vaekit.runs``), with its id; refreshes the id table."""
+        """One row per run (see ``vaekit.run.find``), with its id; refreshes the id table."""
         rows, paths = [], {}
         for root in self.roots:
-            if (root / "config.json").is_file():
-                found, base = [r for r in [run_row(root)] if r is not None], root.parent
+            row = run_row(root)  # the root is a run folder itself
+            if row is not None:
+                found, base = [row], root.parent
             else:
                 found, base = (find_runs(root) if root.is_dir() else []), root
             for row in found:
@@ -287,10 +287,3 @@ class Library:
                 raise NotFound(f"no upload with id {str(uid)[:40]!r} (uploads are kept in memory; "
                                "upload it again)")
             return self.uploads[uid]
-
-
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        return {}

@@ -12,10 +12,10 @@ import torch
 from vaekit import datasets
 from vaekit.datasets import to_float
 from vaekit.datasets.decode import EXTENSIONS
+from vaekit.datasets.images import load_images, read_files
 from vaekit.errors import VaekitError
-from vaekit.inference import batches
-from vaekit.plots import heatmap_rgb
-from vaekit.tasks.generate import load_images, read_files
+from vaekit.models.inference import batches
+from vaekit.report.plots import heatmap_rgb
 
 CHUNK = 1000  # images decoded and scored at a time, so memory stays flat for large folders
 

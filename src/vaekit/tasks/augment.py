@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from vaekit.errors import VaekitError
-from vaekit.plots import save_image
-from vaekit.tasks.generate import sample_images
+from vaekit.models.inference import sample_images
+from vaekit.report.plots import save_image
 
 
 def class_samples(model, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

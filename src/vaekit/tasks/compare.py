@@ -14,29 +14,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaekit.classifier import reference_classifier
 from vaekit.datasets import to_float
 from vaekit.errors import VaekitError
 from vaekit.files import write_json
-from vaekit.inference import encode, reconstruct
-from vaekit.metrics import effective_classes, latent_stats
-from vaekit.report import write_report
+from vaekit.models.inference import encode, reconstruct, reconstruct_pairs
+from vaekit.report.html import write_report
 from vaekit.run import Run
-from vaekit.tasks.generate import reconstruct_pairs
+from vaekit.tasks.classifier import reference_classifier
 from vaekit.tasks.latent import interpolate, manifold, pca_2d, pick_pairs, traverse
+from vaekit.tasks.metrics import effective_classes, latent_stats
 
 
 @dataclass
 class Figure:
     """A figure as data: ``kind`` "grid" (an image tensor (N, C, H, W)), "scatter" (panels of
-    points) or "bars" (named series), with the drawing options of ``vaekit.plots``."""
+    points) or "bars" (named series), with the drawing options of ``vaekit.report.plots``."""
 
     kind: str
     data: object
     options: dict = field(default_factory=dict)
 
     def draw(self, path: Path) -> Path:
-        from vaekit.plots import bars, save_grid, scatter_panels
+        from vaekit.report.plots import bars, save_grid, scatter_panels
 
         if self.kind == "grid":
             return save_grid(self.data, path, **self.options)
@@ -153,7 +152,7 @@ def train_pair(settings, out: str | Path) -> list[Path]:
     """Train an AE and a VAE with the same ``settings`` (a TrainConfig) into ``out/ae``, ``out/vae``."""
     import dataclasses
 
-    from vaekit.train import fit
+    from vaekit.train.loop import fit
 
     return [fit(dataclasses.replace(settings, model=kind, out=str(Path(out) / kind)))
             for kind in ("ae", "vae")]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from vaekit.corrupt import Corruption
 from vaekit.datasets import check_batch
-from vaekit.metrics import psnr, ssim
+from vaekit.datasets.corrupt import Corruption
+from vaekit.tasks.metrics import psnr, ssim
 
 MAX_PSNR_MSE = 1e-10  # identical images would give +inf dB; cap at 100 dB for averaging
 

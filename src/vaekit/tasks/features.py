@@ -14,7 +14,7 @@ import torch
 from vaekit.datasets import ImageSet, Splits, to_float
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
-from vaekit.inference import encode
+from vaekit.models.inference import encode
 
 FORMATS = (".npy", ".csv", ".parquet")
 PROBE_TRAIN = 20_000  # training images the linear probe sees at most (keeps it to seconds)

@@ -94,7 +94,7 @@ def code_scatter(model, images) -> dict:
     """The test codes of ``images`` (an ImageSet) ready for a scatter plot: {"panel": (title,
     (N, 2) points, labels or None), "axes", "circles"}: 2-D codes as they are (with the prior's
     circles), larger ones on their first two principal components."""
-    from vaekit.inference import encode
+    from vaekit.models.inference import encode
 
     codes, _ = encode(model, images)
     labels = images.all_labels()

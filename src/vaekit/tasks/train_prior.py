@@ -16,11 +16,12 @@ import torch
 from tqdm.auto import tqdm
 
 from vaekit.errors import VaekitError
+from vaekit.run.layout import PRIOR_FIT
 
 
 def code_indices(model, images) -> torch.Tensor:
     """Every image's index grid (N, rows, cols) as long, in order."""
-    from vaekit.inference import map_batches
+    from vaekit.models.inference import map_batches
 
     (indices,) = map_batches(model, lambda x, y: model.encode(x).indices, images)
     return indices.long().view(-1, *model.head.grid)
@@ -41,10 +42,10 @@ def train_prior(run, epochs: int = 10, batch_size: int = 128, lr: float = 3e-3, 
     ``RUN/prior.json``) the fit: bits per image on the train, validation and test grids, the
     uniform prior's bits for comparison, epochs and seconds.
     """
-    from vaekit.checkpoint import save_weights
-    from vaekit.device import resolve_precision
     from vaekit.files import write_json
     from vaekit.run import Run
+    from vaekit.run.checkpoint import save_weights
+    from vaekit.train.device import resolve_precision
 
     run = run if isinstance(run, Run) else Run.open(run)
     model = run.model
@@ -96,5 +97,5 @@ def train_prior(run, epochs: int = 10, batch_size: int = 128, lr: float = 3e-3, 
         **{f"{name}_bits_per_image": _bits(net, idx) for name, idx in held.items()},
         "seconds": time.perf_counter() - started,
     }
-    write_json(run.path / "prior.json", result)
+    write_json(run.path / PRIOR_FIT, result)
     return result

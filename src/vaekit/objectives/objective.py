@@ -1,0 +1,129 @@
+"""Training objectives, as a registry: each is one function plus its validity rules.
+
+An objective maps ``(model, batch, settings)`` to a dict of named terms. Every term is a scalar,
+the mean over the batch's images; ``"loss"`` is the one minimised (it carries gradients), the
+others are reported. The trainer, validation, ``metrics.csv``, ``summary.json``, the progress bar
+and ``vaekit evaluate`` show whatever terms come back, so a new objective needs nothing beyond
+
+    def my_objective(model, batch, s):
+        logits, q, z = model(batch.x, batch.y, samples=s.k)
+        recon = reconstruction_sum(logits[0].float(), batch.target, s.loss) / len(batch.target)
+        return {"loss": recon + ..., "recon": recon, ...}
+
+    OBJECTIVES["mine"] = Objective(my_objective, about="...")
+
+``settings`` is the run's ``TrainConfig`` (``loss``, ``beta``, ``k`` and the rest). ``rules``
+receives it too and returns (ok, setting, expected, found) tuples, checked before any work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+
+from vaekit.registry import MODELS, OBJECTIVES, POSTERIORS
+
+
+@dataclass
+class Batch:
+    """One step's images. x: (B, C, H, W) what the encoder sees (corrupted when denoising);
+    target: (B, C, H, W) what the decoder should give back; y: (B,) labels for a conditional model."""
+
+    x: torch.Tensor
+    target: torch.Tensor
+    y: torch.Tensor | None = None
+    # how far training has got, in [0, 1] (1 for evaluation): what KL schedules follow
+    progress: float = 1.0
+    # images in the set the batch is drawn from (0: unknown, taken as the batch's own size):
+    # what estimates of the aggregate posterior q(z) weigh a batch by
+    dataset_size: int = 0
+
+    def __len__(self) -> int:
+        return self.target.shape[0]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A registered objective: the function, its rules on the settings, and one line about it."""
+
+    fn: Callable[..., dict]
+    rules: Callable[..., list] = lambda s: []
+    about: str = ""
+    settings: type | None = None  # a dataclass of this objective's own settings (see vaekit.settings)
+
+    def check(self, settings, name: str) -> None:
+        """Raise SettingError for the first rule ``settings`` break."""
+        from vaekit.errors import SettingError
+
+        for ok, name_, expected, found in self.rules(settings):
+            if not ok:
+                raise SettingError(name_, f"{expected} for the {name} objective", found)
+
+
+def kl_term(model, q, z: torch.Tensor) -> torch.Tensor:
+    """KL(q(z|x) || p(z)) per image (B,) in float32: closed form where the prior has one, else the
+    Monte-Carlo estimate log q(z|x) - log p(z) averaged over the S codes z (S, B, D)."""
+    kl = q.kl()
+    if kl is None:
+        z = z.float()
+        kl = (q.log_prob(z) - model.prior.log_prob(z)).mean(0)
+    return kl.float()
+
+
+def variational(s) -> tuple:
+    """A rule: the model's codes are random (a VAE, not an AE)."""
+    kind = MODELS.get(s.model)
+    return (kind is None or POSTERIORS[kind.posterior].variational, "model",
+            "a variational model (vae or cvae)", s.model)
+
+
+def add_terms(sums: dict[str, torch.Tensor] | None, terms: dict, n: int) -> dict[str, torch.Tensor]:
+    """Fold one batch's mean terms into running float64 sums, weighted by its ``n`` images;
+    ``"count"`` counts the images. Stays on the terms' device: no sync with the CPU."""
+    if sums is None:
+        sums = {name: torch.zeros((), dtype=torch.float64, device=v.device) for name, v in terms.items()}
+        sums["count"] = torch.zeros((), dtype=torch.float64, device=next(iter(terms.values())).device)
+    for name, v in terms.items():
+        sums[name] += v.detach().double() * n
+    sums["count"] += n
+    return sums
+
+
+def means(sums: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Running sums -> per-image means of every term (``count`` left out)."""
+    n = max(float(sums["count"]), 1.0)
+    return {name: float(v) / n for name, v in sums.items() if name != "count"}
+
+
+@torch.no_grad()
+def set_terms(model, images, positions: torch.Tensor, settings, batch_size: int, device: torch.device,
+              seed: int, corrupt=None, objective: str | None = None) -> dict[str, torch.Tensor]:
+    """The objective's terms summed over ``images[positions]`` (an ImageSet), in eval mode.
+
+    Returns running sums (see ``add_terms``) on ``device``, so several processes can add their
+    shards before dividing. The random draws (codes, and the corruption of a denoising run) come
+    from a generator seeded with ``seed``, in a forked RNG, so the result is reproducible and
+    the caller's random state is left as it was.
+    """
+    from vaekit.datasets import to_float
+
+    fn = OBJECTIVES[objective or settings.objective].fn
+    forked = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+    sums = None
+    with forked if device.type in ("cpu", "cuda") else nullcontext():
+        torch.manual_seed(seed)
+        for s in range(0, len(positions), batch_size):
+            idx = positions[s : s + batch_size]
+            target = to_float(images.take(idx)).to(device)
+            y = images.take_labels(idx).to(device) if model.conditional else None
+            batch = Batch(corrupt(target) if corrupt else target, target, y, dataset_size=len(images))
+            sums = add_terms(sums, fn(model, batch, settings), len(batch))
+    if sums is None:  # no images in this shard: zeros of the objective's terms
+        probe = images.take(torch.arange(min(1, len(images))))
+        return add_terms(None, fn(model, Batch(*(2 * [to_float(probe).to(device)]),
+                                               images.take_labels(torch.arange(1)).to(device)
+                                               if model.conditional else None), settings), 0)
+    return sums
