@@ -15,7 +15,7 @@ from conftest import run_cli
 
 import vaekit
 from vaekit.errors import SettingError
-from vaekit.settings import TrainConfig, knobs, schema
+from vaekit.settings import TrainConfig, knobs, overlay, read_settings_file, schema
 
 PLUGINS = Path(__file__).parent / "plugins"
 PLUGIN_ENV = {"VAEKIT_PLUGINS": "vaekit_test_entries", "PYTHONPATH": str(PLUGINS)}
@@ -111,6 +111,11 @@ def test_a_flat_config_from_before_loads_and_repeats(tmp_path):
             "--no-progress", "--out", str(again))
     saved = json.loads((again / "config.json").read_text())["train"]
     assert saved["tc_weight"] == 3.0 and saved["objective"] == "tcvae" and "attention" not in saved
+    # another objective typed over the file takes the place of the file's, settings and all
+    repeat = read_settings_file(FLAT_RUN / "config.json")
+    assert "tc_weight" not in TrainConfig(**overlay(repeat, {"objective": "elbo"})).to_dict()
+    with pytest.raises(SettingError, match="tc-weight is a setting of the tcvae objective"):
+        TrainConfig(**overlay(repeat, {"objective": "elbo", "tc_weight": 3.0}))
 
 
 def test_a_plugins_objective_and_backbone_reach_every_front_end_and_train(plugin, tiny_data, tmp_path):

@@ -6,8 +6,8 @@
     >>> images = model.sample(64)
     >>> vaekit.Run.open(run).sample(64, sampler="gmm")
 
-Every name here is imported on first use, so `vaekit --help` and a bad flag answer before torch
-(or Lightning) loads.
+Every name here is imported on first use, so ``import vaekit`` loads no torch until a name is
+used (the command line does: its options list the registries' entries, which are torch modules).
 """
 
 import importlib

@@ -18,7 +18,14 @@ import typer
 from vaekit.cli.options import settings_options
 from vaekit.errors import SettingError, VaekitError, flag
 from vaekit.plugins import load_plugins
-from vaekit.settings import ANOMALY_DEFAULTS, COMPARE_DEFAULTS, PRESETS, TrainConfig, read_settings_file
+from vaekit.settings import (
+    ANOMALY_DEFAULTS,
+    COMPARE_DEFAULTS,
+    PRESETS,
+    TrainConfig,
+    overlay,
+    read_settings_file,
+)
 
 # before any command is declared: a plugin's entries and their settings become options
 PLUGIN_ERROR = load_plugins()
@@ -114,7 +121,7 @@ def train(
         if config is not None:
             base |= read_settings_file(config)
         typed = {k: v for k, v in settings.items() if k in settings.typed}
-        cfg = TrainConfig(**({**settings, **base, **typed}))
+        cfg = TrainConfig(**overlay({**settings, **base}, typed))
     from vaekit.train.loop import fit
 
     fit(resume=resume) if resume is not None else fit(cfg)

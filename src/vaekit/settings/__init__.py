@@ -56,6 +56,7 @@ from vaekit.settings.train import (
     TRANSFORMER_DEFAULTS,
     TrainConfig,
     default,
+    overlay,
     prior_problem,
     read_settings_file,
     resolve_length,
@@ -67,7 +68,7 @@ __all__ = [
     "PAGE_DEFAULTS", "PRECISIONS", "PRESETS", "RECON_LOSSES", "SECTIONS", "SETTINGS_FILES",
     "TRANSFORMER_DEFAULTS", "DataSettings", "EntryKnobs", "Knob", "ModelSettings", "OptimSettings",
     "RuntimeSettings", "TrainConfig", "check_fields", "check_value", "choices_of", "default", "describe",
-    "entry_settings", "field_default", "int_in", "knobs", "names", "non_negative", "owns",
+    "entry_settings", "field_default", "int_in", "knobs", "names", "non_negative", "overlay", "owns",
     "parse_denoise", "parse_ints", "prior_problem", "read_settings_file", "resolve_knobs",
     "resolve_length", "schema", "setting", "weight", "whole_number",
 ]

@@ -174,6 +174,17 @@ def read_settings_file(path) -> dict:
     return values
 
 
+def overlay(base: dict, given: dict) -> dict:
+    """Settings ``given`` (typed flags) over ``base`` ones (a preset, a settings file). An entry
+    chosen in ``given`` replaces the base's choice together with that choice's own settings: a
+    tcvae run's config.json repeated with ``--objective elbo`` drops the file's ``tc_weight``
+    rather than refuse it (typed, it is still refused)."""
+    owned = knobs()
+    replaced = {name for name, knob in owned.items()
+                if knob.chooser in given and given[knob.chooser] != knob.entry and name not in given}
+    return {k: v for k, v in base.items() if k not in replaced} | given
+
+
 MIN_STEPS = 2000  # updates a default-length run gets at least (matters for small data sets)
 MIN_STEPS_PER_EPOCH = 20
 
