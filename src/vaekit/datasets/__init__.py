@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vaekit.datasets.builtin import BUILTIN
+from vaekit.datasets.factors import FACTOR_SETS
 from vaekit.datasets.folder import load_folder
 from vaekit.datasets.imageset import (
     Dataset,
@@ -24,15 +25,18 @@ from vaekit.datasets.store import fetch_builtin, is_fetched, load_builtin
 from vaekit.errors import VaekitError
 
 __all__ = [
-    "BUILTIN", "Dataset", "ImageSet", "Splits", "available", "check_batch", "convert_images", "fetch_builtin",
-    "load", "make_splits", "to_float",
+    "BUILTIN", "FACTOR_SETS", "NAMES", "Dataset", "ImageSet", "Splits", "available", "check_batch",
+    "convert_images", "fetch_builtin", "load", "make_splits", "to_float",
 ]
+
+
+NAMES = [*BUILTIN, *FACTOR_SETS]  # every built-in data set: fetched ones, then rendered ones
 
 
 def available() -> list[dict]:
     """One row per built-in data set: name, description, and whether it is cached."""
     return [{"name": n, "description": s.description, "fetched": is_fetched(n)}
-            for n, s in BUILTIN.items()]
+            for n, s in [*BUILTIN.items(), *FACTOR_SETS.items()]]
 
 
 def load(name: str, image_size: int | None = None, channels: int | None = None) -> Dataset:
@@ -41,7 +45,7 @@ def load(name: str, image_size: int | None = None, channels: int | None = None) 
     image_size: side of the square images to produce (center crop + resize); None keeps a
     built-in data set's own size and means 64 for folders. channels: 1 or 3; None keeps the data's.
     """
-    if name in BUILTIN:
+    if name in NAMES:
         data = load_builtin(name)
         if image_size is not None or channels is not None:
             data.train.images = convert_images(data.train.all_images(), image_size, channels)
@@ -52,5 +56,5 @@ def load(name: str, image_size: int | None = None, channels: int | None = None) 
         return data
     if Path(name).expanduser().exists():
         return load_folder(name, image_size or 64, channels)
-    raise VaekitError(f"{name}: not a built-in data set ({', '.join(BUILTIN)}) "
+    raise VaekitError(f"{name}: not a built-in data set ({', '.join(NAMES)}) "
                       "and no such folder", "data")

@@ -78,6 +78,7 @@ class Dataset:
     test: ImageSet | None = None
     class_names: list[str] | None = None
     notes: list[str] = field(default_factory=list)
+    factors: object | None = None  # a FactorSet (vaekit.datasets.factors) for data with known factors
 
 
 @dataclass

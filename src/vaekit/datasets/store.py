@@ -7,6 +7,7 @@ interrupted fetch never leaves a half-written cache entry.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from vaekit.datasets.builtin import BUILTIN, BuiltinSpec, content_digest
+from vaekit.datasets.factors import FACTOR_SETS, SHAPES, FactorSet
 from vaekit.datasets.fetch import Source, SourceFailed, fetch
 from vaekit.datasets.imageset import Dataset, ImageSet, fits_in_memory
 from vaekit.errors import VaekitError
@@ -45,8 +47,12 @@ def fetch_builtin(name: str, from_path: str | None = None, log=print) -> Path:
     first whose content matches the SHA-256 wins. When every source fails, VaekitError lists
     each source with its reason and what the user can do.
     """
-    spec = _spec(name)
     target = builtin_dir(name)
+    if name in FACTOR_SETS:
+        if from_path is not None:
+            raise VaekitError(f"{name} is rendered by vaekit, not fetched: drop --from", "from")
+        return target if is_fetched(name) else _render(FACTOR_SETS[name], target, log)
+    spec = _spec(name)
     if is_fetched(name) and from_path is None:
         return target
     sources = [Source("given path", "path", from_path)] if from_path else spec.sources
@@ -95,13 +101,43 @@ def _load_cached(name: str, folder: Path) -> Dataset:
     for split in (train, test):
         if split is not None and split.labels is not None and len(split.labels) != len(split):
             raise ValueError(f"{len(split.labels)} labels for {len(split)} images")
-    return Dataset(name, train, test, meta.get("class_names"))
+    return Dataset(name, train, test, meta.get("class_names"), factors=FACTOR_SETS.get(name))
+
+
+def _render(grid: FactorSet, target: Path, log) -> Path:
+    """Render a factor grid into the cache, chunk by chunk into a memory-mapped file (memory stays
+    flat), checking its SHA-256 against the one every machine renders."""
+    log(f"rendering {grid.name} ({len(grid):,} images, once) ...")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        images = np.lib.format.open_memmap(tmp / "train_images.npy", mode="w+", dtype=np.uint8,
+                                           shape=(len(grid), 1, grid.side, grid.side))
+        digest = hashlib.sha256()
+        for start, block in grid.chunks():
+            images[start : start + len(block)] = block
+            digest.update(block.tobytes())
+        images.flush()
+        del images
+        if digest.hexdigest() != grid.sha256:
+            raise VaekitError(f"{grid.name}: this machine renders other pixels (SHA-256 "
+                              f"{digest.hexdigest()[:12]}... != {grid.sha256[:12]}...); please report it")
+        np.save(tmp / "train_labels.npy", grid.factors(np.arange(len(grid)))[:, 0])  # the shape
+        (tmp / "meta.json").write_text(json.dumps({"name": grid.name, "source": "rendered by vaekit",
+                                                   "sha256": grid.sha256, "class_names": list(SHAPES)}))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log(f"stored {grid.name} in {target}")
+    return target
 
 
 def _spec(name: str) -> BuiltinSpec:
     if name not in BUILTIN:
-        raise VaekitError(f"unknown data set '{name}'; built-in ones are: {', '.join(BUILTIN)}"
-                          " (or pass a folder path)")
+        raise VaekitError(f"unknown data set '{name}'; built-in ones are: "
+                          f"{', '.join([*BUILTIN, *FACTOR_SETS])} (or pass a folder path)")
     return BUILTIN[name]
 
 
