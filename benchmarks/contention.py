@@ -178,8 +178,8 @@ def report(rows: list[dict], args) -> None:
                    else "torch's default (one per core)")
         lines.append(f"| {case} | " + " | ".join(cells) + f" | {threads} |")
     lines += ["", "vaekit reads how many CPUs other processes keep busy while its data loads and runs that "
-              "many fewer threads (`vaekit.train.device.choose_threads`); the count is stored with the run, so a "
-              "resume uses the same one. The tutorial loop keeps torch's default of one thread per core."]
+              "many fewer threads (`vaekit.train.device.choose_threads`); the count is stored with the run, "
+              "so a resume uses the same one. The tutorial loop keeps torch's default of one thread per core."]
     publish("contention", "\n".join(lines), {"rows": rows})
     print("\n".join(lines))
 
