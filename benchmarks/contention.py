@@ -179,7 +179,8 @@ def report(rows: list[dict], args) -> None:
         lines.append(f"| {case} | " + " | ".join(cells) + f" | {threads} |")
     lines += ["", "vaekit reads how many CPUs other processes keep busy while its data loads and runs that "
               "many fewer threads (`vaekit.train.device.choose_threads`); the count is stored with the run, "
-              "so a resume uses the same one. The tutorial loop keeps torch's default of one thread per core."]
+              "so a resume uses the same one. The tutorial loop keeps torch's default of one thread per "
+              "core."]
     publish("contention", "\n".join(lines), {"rows": rows})
     print("\n".join(lines))
 
