@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from vaekit import datasets
 from vaekit.datasets.factors import FACTOR_SETS
@@ -127,3 +128,34 @@ def test_the_metrics_agree_with_disentanglement_libs_own():
         golden["beta_vae"], abs=0.02)
     assert factor_vae_score(Toy(), represent, DLIB, np.random.default_rng(0))["score"] == pytest.approx(
         golden["factor_vae"], abs=0.02)
+
+
+def test_a_models_codes_are_scored_and_each_dimension_named_for_its_factor(tiny_run, monkeypatch):
+    import torch
+
+    from vaekit.tasks import disentanglement as metrics
+
+    from vaekit.models import build_model
+    from vaekit.tasks.evaluation import _check_factors, _disentanglement
+
+    grid = FACTOR_SETS["dsprites-like-32"]
+    torch.manual_seed(0)
+    model = build_model(image_shape=(1, 32, 32), backbone="conv", channels=[8, 8], latent_dim=4).eval()
+    tiny = Sizes(batch=8, beta_vae_train=100, beta_vae_eval=50, factor_vae_variance=500, factor_vae_train=100,
+                 factor_vae_eval=50, mig=1000, sap_train=300, sap_test=200, dci_train=200, dci_test=100)
+    # DCI's trees are the slow part (40 orientations: 40 trees a stage) and are checked above
+    monkeypatch.setitem(metrics.METRICS, "dci", lambda *a: {"disentanglement": 0.5, "completeness": 0.5,
+                                                            "informativeness": 0.5})
+    scores = _disentanglement(model, grid, False, 0, lambda m: None, sizes=tiny)
+    assert np.array(scores["mutual_information"]).shape == (4, 5) and len(scores["captures"]) == 4
+    assert set(scores["captures"]) <= {*grid.names, None}
+    assert all(0 <= scores[k] <= 1 for k in ("beta_vae", "factor_vae", "mig", "sap", "dci_disentanglement"))
+    # the refusals name the flag: data without factors, or a model of another image size
+    with pytest.raises(Exception, match="no known factors") as e:
+        _check_factors(datasets.Dataset("mnist", None), model)
+    assert e.value.setting == "disentanglement"
+    small = build_model(image_shape=(1, 16, 16), latent_dim=2, hidden=[8])
+    with pytest.raises(Exception, match="images; dsprites-like-32's are"):
+        _check_factors(datasets.Dataset("dsprites-like-32", None, factors=grid), small)
+    proc = run_cli("evaluate", str(tiny_run), "--fast", check=False)
+    assert proc.returncode == 2 and "--fast" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -313,6 +313,19 @@ def denoise_cmd(
     _note(skipped_line(skipped))
 
 
+def _factor_figure(run: Path, scores: dict, path: Path) -> Path:
+    """The latent x factor mutual information beside each dimension's traversal."""
+    import numpy as np
+
+    from vaekit.report.plots import factor_figure
+    from vaekit.tasks.latent import traverse
+
+    model = _open(run).model
+    strips = traverse(model, dims=list(range(model.latent_dim)), steps=9)
+    title = f"MIG {scores['mig']:.2f}, FactorVAE score {scores['factor_vae']:.2f}"
+    return factor_figure(np.array(scores["mutual_information"]), scores["factors"], strips, 9, path, title)
+
+
 @app.command()
 @settings_options(TrainConfig, only=["seed", "precision", "progress"])
 def evaluate(
@@ -325,6 +338,8 @@ def evaluate(
     k: Annotated[int, typer.Option("--k", help="Importance samples per image for the log-likelihood (IWAE bound); 5000 is the literature's protocol, 0 skips it.")] = 100,
     binarize: Annotated[str | None, typer.Option(help="Test pixels: none, dynamic (one seeded Bernoulli draw) or static (default: as the run was trained).")] = None,
     data: Annotated[str | None, typer.Option(help="Evaluate on this data set's test split instead (built-in name or folder), at the model's image size.")] = None,
+    disentanglement: Annotated[bool, typer.Option(help="Also score disentanglement (beta-VAE, FactorVAE, MIG, SAP, DCI) on a data set with known factors (dsprites-like); writes disentanglement.png.")] = False,
+    fast: Annotated[bool, typer.Option(help="With --disentanglement: smaller sample sizes (stated in eval.json) for a quick look.")] = False,
 ) -> None:
     """Test-split numbers for a run, each with its protocol: ELBO, log-likelihood, PSNR/SSIM, active units."""
     from vaekit.files import write_json
@@ -332,7 +347,10 @@ def evaluate(
     from vaekit.tasks.evaluation import evaluate as measure
     from vaekit.tasks.evaluation import format_table
 
-    result = measure(run, denoise=denoise, compress=compress, n=n, k=k, binarize=binarize, data=data, **settings)
+    if fast and not disentanglement:
+        raise SettingError("fast", "--disentanglement beside it", "--fast alone")
+    result = measure(run, denoise=denoise, compress=compress, n=n, k=k, binarize=binarize, data=data,
+                     disentanglement=disentanglement, fast=fast, **settings)
     out = out if out is not None else run
     print(format_table(result))
     if "denoise" in result:
@@ -343,6 +361,9 @@ def evaluate(
 
         d["grid"] = str(save_grid(d.pop("images"), path, nrow=cols))
         print(f"grid (clean / corrupted / denoised): {d['grid']}")
+    if "disentanglement" in result:
+        d = result["disentanglement"]
+        print(f"latent x factor information: {_factor_figure(run, d, out / 'disentanglement.png')}")
     print(f"written: {write_json(out / EVAL, result)}")
 
 

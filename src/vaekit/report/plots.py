@@ -117,6 +117,41 @@ def bars(series: dict[str, list[float]], path: str | Path, title: str, xlabel: s
     return _figure_png(fig, path)
 
 
+def factor_figure(info: np.ndarray, factors: list[str], strips: torch.Tensor, steps: int,
+                  path: str | Path, title: str) -> Path:
+    """A latent x factor heat map beside each dimension's traversal, labelled with the factor
+    that dimension shares the most information with, as a PNG.
+
+    info: (D, K) mutual information in nats; strips: (D * steps, C, H, W) in [0, 1], one row of
+    ``steps`` decoded images per dimension (vaekit.tasks.latent.traverse).
+    """
+    from matplotlib.figure import Figure
+
+    d, k = info.shape
+    fig = Figure(figsize=(3.0 + 0.6 * k + 0.55 * steps, 1.0 + 0.5 * d))
+    grid = fig.add_gridspec(1, 2, width_ratios=[0.6 * k + 1.2, 0.55 * steps])
+    ax = fig.add_subplot(grid[0])
+    im = ax.imshow(info, cmap="viridis", aspect="auto", vmin=0)
+    ax.set_xticks(range(k), factors, rotation=45, ha="right")
+    ax.set_yticks(range(d), [f"z{i}" for i in range(d)])
+    for i in range(d):
+        for j in range(k):
+            ax.text(j, i, f"{info[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if info[i, j] < 0.6 * info.max() else "black")
+    fig.colorbar(im, ax=ax, fraction=0.05, label="mutual information (nats)")
+    ax.set_title(title)
+    right = fig.add_subplot(grid[1])
+    right.imshow(grid_array(strips, nrow=steps, pad=1), cmap="gray", aspect="equal")
+    best = info.argmax(1)
+    labels = [f"z{i}: {factors[best[i]]}" if info[i, best[i]] > 0.05 else f"z{i}: -" for i in range(d)]
+    side = strips.shape[-2] + 1
+    right.set_yticks([1 + side * (i + 0.5) for i in range(d)], labels)
+    right.set_xticks([])
+    right.set_title("each dimension from -3 to 3, the others at 0")
+    fig.tight_layout()
+    return _figure_png(fig, path)
+
+
 def pil_image(image) -> Image.Image:
     """A Pillow image of one image tensor (C, H, W) in [0, 1] or a uint8 array (H, W, C);
     one channel becomes greyscale ("L")."""
