@@ -14,7 +14,7 @@ from conftest import TINY
 import vaekit
 from vaekit.errors import SettingError
 from vaekit.models import BACKBONES, MODELS, PRIORS, build_model
-from vaekit.objectives import OBJECTIVES, Batch, Objective
+from vaekit.objectives import OBJECTIVES, Batch, Objective, terms_of
 from vaekit.run.checkpoint import save
 from vaekit.settings import TrainConfig
 
@@ -27,6 +27,8 @@ def _valid(model: str, objective: str) -> bool:
         return False
 
 
+# settings that size an objective's own network, shrunk so the contract runs in seconds
+SMALL_KNOBS = {"factor": {"discriminator_width": 32}}
 COMBOS = [(m, b, o) for m in MODELS for b in BACKBONES for o in OBJECTIVES if _valid(m, o)]
 # Resuming exercises the trainer, which sees a model only through its objective: every model x
 # objective on the MLP, and every backbone under every model with the ELBO, cover it.
@@ -47,7 +49,8 @@ def _latent(model: str, backbone: str, image_shape, channels, size: int) -> int:
 
 def _config(tiny_data, tmp_path, model, backbone, objective, name="run", prior=None) -> TrainConfig:
     return TrainConfig(data=str(tiny_data), model=model, backbone=backbone, objective=objective, prior=prior,
-                       k=2 if objective == "iwae" else 1, out=str(tmp_path / name), **TINY)
+                       k=2 if objective == "iwae" else 1, out=str(tmp_path / name), **TINY,
+                       **SMALL_KNOBS.get(objective, {}))
 
 
 def _metrics(run) -> list[dict]:
@@ -70,18 +73,25 @@ def test_terms_are_finite_and_steps_lower_the_loss(model, backbone, objective):
     templates = (torch.rand(4, 1, 8, 8) > 0.5).float()  # four patterns to learn, each seen 4 times
     x = templates.repeat(4, 1, 1, 1)
     y = torch.arange(16) % 2 if classes else None
-    settings = TrainConfig(model=model, objective=objective, k=2 if objective == "iwae" else 1)
-    fn = OBJECTIVES[objective].fn
+    settings = TrainConfig(model=model, objective=objective, k=2 if objective == "iwae" else 1,
+                           **SMALL_KNOBS.get(objective, {}))
+    entry = OBJECTIVES[objective]
+    own = entry.network(net, settings) if entry.network else None  # a network of the objective's own
+    fn = terms_of(entry, own[0] if own else None)
     terms = fn(net, Batch(x, x, y), settings)
     assert "loss" in terms and terms["loss"].requires_grad
     assert all(t.dim() == 0 and torch.isfinite(t) for t in terms.values())
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     first = float(terms["loss"].detach())
     for _ in range(30):
-        loss = fn(net, Batch(x, x, y), settings)["loss"]
+        terms = fn(net, Batch(x, x, y), settings)
         opt.zero_grad()
-        loss.backward()
+        terms["loss"].backward()
         opt.step()
+        if own is not None:  # as the trainer does: the objective's network on its own term
+            own[1].zero_grad()
+            terms[entry.network_loss].backward()
+            own[1].step()
     net.eval()
     torch.manual_seed(1)
     assert float(fn(net, Batch(x, x, y), settings)["loss"].detach()) < 0.8 * first
@@ -117,12 +127,12 @@ def test_interrupted_run_resumes_to_the_same_result(model, backbone, objective, 
     # Ctrl-C in the middle of epoch 2: the step finishes, a checkpoint is saved, exit status 130
     real, calls = OBJECTIVES[objective], {"n": 0}
 
-    def interrupting(net, batch, s):
+    def interrupting(net, batch, s, *network):  # (an objective's own network, for one that has one)
         if net.training:
             calls["n"] += 1
             if calls["n"] == 7:  # 4 steps an epoch: the 3rd step of epoch 2
                 signal.raise_signal(signal.SIGINT)
-        return real.fn(net, batch, s)
+        return real.fn(net, batch, s, *network)
 
     monkeypatch.setitem(OBJECTIVES, objective, dataclasses.replace(real, fn=interrupting))
     cut = dataclasses.replace(cfg, out=str(tmp_path / "cut"))

@@ -133,9 +133,8 @@ def test_the_metrics_agree_with_disentanglement_libs_own():
 def test_a_models_codes_are_scored_and_each_dimension_named_for_its_factor(tiny_run, monkeypatch):
     import torch
 
-    from vaekit.tasks import disentanglement as metrics
-
     from vaekit.models import build_model
+    from vaekit.tasks import disentanglement as metrics
     from vaekit.tasks.evaluation import _check_factors, _disentanglement
 
     grid = FACTOR_SETS["dsprites-like-32"]

@@ -6,16 +6,14 @@ priors (normal, vamp), the VQ parts (codebook prior, quantized posterior), the t
 the backbones, then the model kinds.
 """
 
-# isort: off -- the import order is the registries' order
-from vaekit.models.autoencoder import AutoEncoder, ModelConfig, ModelKind, build_model
-from vaekit.models.backbones import mlp  # noqa: F401
-from vaekit.models.posterior import DiagonalGaussian, PointPosterior, PosteriorKind
+# the import order is the registries' order (pyproject.toml keeps isort off this file)
 from vaekit.models.priors import StandardNormal
-from vaekit.models.two_layer import TwoLayerPrior
 from vaekit.models.vq import CodebookPrior
+from vaekit.models.two_layer import TwoLayerPrior
+from vaekit.models.backbones import mlp  # noqa: F401
+from vaekit.models.autoencoder import AutoEncoder, ModelConfig, ModelKind, build_model
+from vaekit.models.posterior import DiagonalGaussian, PointPosterior, PosteriorKind
 from vaekit.registry import ACTIVATIONS, BACKBONES, MODELS, POSTERIORS, PRIORS
-
-# isort: on
 
 __all__ = [
     "ACTIVATIONS", "BACKBONES", "MODELS", "POSTERIORS", "PRIORS", "AutoEncoder", "CodebookPrior",

@@ -14,6 +14,11 @@ and ``vaekit evaluate`` show whatever terms come back, so a new objective needs 
 
 ``settings`` is the run's ``TrainConfig`` (``loss``, ``beta``, ``k`` and the rest). ``rules``
 receives it too and returns (ok, setting, expected, found) tuples, checked before any work.
+
+An objective may own a network trained beside the model (FactorVAE's discriminator): its entry's
+``network(model, settings)`` builds that module and its optimizer, the function takes the module
+as a fourth argument, and the term named ``network_loss`` is what steps it (its gradient reaching
+the network alone). The trainer checkpoints both and resumes them exactly.
 """
 
 from __future__ import annotations
@@ -53,6 +58,9 @@ class Objective:
     rules: Callable[..., list] = lambda s: []
     about: str = ""
     settings: type | None = None  # a dataclass of this objective's own settings (see vaekit.settings)
+    # a network of its own: (model, settings) -> (module, optimizer), stepped on term network_loss
+    network: Callable | None = None
+    network_loss: str | None = None
 
     def check(self, settings, name: str) -> None:
         """Raise SettingError for the first rule ``settings`` break."""
@@ -80,6 +88,15 @@ def variational(s) -> tuple:
             "a variational model (vae or cvae)", s.model)
 
 
+def terms_of(objective: Objective, network=None) -> Callable[..., dict]:
+    """The objective as ``(model, batch, settings) -> terms``, with its own network bound in."""
+    if objective.network is None:
+        return objective.fn
+    if network is None:
+        raise ValueError("this objective trains a network of its own: pass it")
+    return lambda model, batch, s: objective.fn(model, batch, s, network)
+
+
 def add_terms(sums: dict[str, torch.Tensor] | None, terms: dict, n: int) -> dict[str, torch.Tensor]:
     """Fold one batch's mean terms into running float64 sums, weighted by its ``n`` images;
     ``"count"`` counts the images. Stays on the terms' device: no sync with the CPU."""
@@ -100,17 +117,18 @@ def means(sums: dict[str, torch.Tensor]) -> dict[str, float]:
 
 @torch.no_grad()
 def set_terms(model, images, positions: torch.Tensor, settings, batch_size: int, device: torch.device,
-              seed: int, corrupt=None, objective: str | None = None) -> dict[str, torch.Tensor]:
+              seed: int, corrupt=None, objective: str | None = None, network=None) -> dict[str, torch.Tensor]:
     """The objective's terms summed over ``images[positions]`` (an ImageSet), in eval mode.
 
     Returns running sums (see ``add_terms``) on ``device``, so several processes can add their
     shards before dividing. The random draws (codes, and the corruption of a denoising run) come
     from a generator seeded with ``seed``, in a forked RNG, so the result is reproducible and
-    the caller's random state is left as it was.
+    the caller's random state is left as it was. network: the objective's own network, for one
+    that has one.
     """
     from vaekit.datasets import to_float
 
-    fn = OBJECTIVES[objective or settings.objective].fn
+    fn = terms_of(OBJECTIVES[objective or settings.objective], network)
     forked = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
     sums = None
     with forked if device.type in ("cpu", "cuda") else nullcontext():

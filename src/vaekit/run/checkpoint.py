@@ -166,24 +166,53 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
     random.setstate((p[0], tuple(p[1]), p[2]))
 
 
-def save_checkpoint(run: Path, model, optimizer, scheduler, state: dict) -> None:
-    """Write the resumable state atomically: weights, optimizer, scheduler, RNG, ``state`` dict."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+def _state_tensors(prefix: str, module, optimizer) -> tuple[dict[str, torch.Tensor], list]:
+    """A module's weights and its optimizer's tensors under ``prefix`` (``model.``/``optim.`` for
+    the model), and the optimizer's param groups."""
+    tensors = {f"{prefix}model.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     opt = optimizer.state_dict()
     for idx, slots in opt["state"].items():
         for key, value in slots.items():
-            tensors[f"optim.{idx}.{key}"] = value.detach().cpu().contiguous()
+            tensors[f"{prefix}optim.{idx}.{key}"] = value.detach().cpu().contiguous()
+    return tensors, opt["param_groups"]
+
+
+def save_checkpoint(run: Path, model, optimizer, scheduler, state: dict, own=None) -> None:
+    """Write the resumable state atomically: weights, optimizer, scheduler, RNG, ``state`` dict;
+    own: (module, optimizer) of the objective's own network, under ``own.``."""
+    tensors, groups = _state_tensors("", model, optimizer)
     rng_tensors, rng_meta = rng_state()
     tensors.update(rng_tensors)
-    header = {**state, "param_groups": opt["param_groups"], "scheduler": scheduler.state_dict(),
-              "rng": rng_meta}
+    header = {**state, "param_groups": groups, "scheduler": scheduler.state_dict(), "rng": rng_meta}
+    if own is not None:
+        own_tensors, header["own_param_groups"] = _state_tensors("own.", *own)
+        tensors.update(own_tensors)
     metadata = {"vaekit": json.dumps(header)}
     atomic_write(run / CHECKPOINT, lambda p: save_file(tensors, str(p), metadata=metadata),
                  durable=True)
 
 
-def load_checkpoint(run: Path, model, optimizer, scheduler) -> dict:
-    """Restore model, optimizer, scheduler and RNG from ``run``; returns the saved state dict."""
+def _restore_optimizer(prefix: str, optimizer, tensors: dict[str, torch.Tensor], groups) -> None:
+    """Load an optimizer's state saved by ``_state_tensors`` (ValueError when it is not that)."""
+    slots: dict[int, dict] = {}
+    for k, v in tensors.items():
+        if k.startswith(f"{prefix}optim."):
+            _, idx, key = k[len(prefix):].split(".", 2)
+            slots.setdefault(int(idx), {})[key] = v
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for idx, slot in slots.items():  # each moment in its parameter's memory layout (channels_last
+        for key, value in slot.items():  # conv weights): the fused update is then the original's
+            if value.dtype != torch.float32:  # what Adam keeps; anything else was not written here
+                raise ValueError(f"optimizer state {prefix}optim.{idx}.{key} is "
+                                 f"{str(value.dtype).removeprefix('torch.')}, expected float32")
+            if 0 <= idx < len(params) and value.shape == params[idx].shape:
+                slot[key] = torch.empty_like(params[idx], dtype=value.dtype).copy_(value)
+    optimizer.load_state_dict({"state": slots, "param_groups": groups})
+
+
+def load_checkpoint(run: Path, model, optimizer, scheduler, own=None) -> dict:
+    """Restore model, optimizer, scheduler and RNG from ``run``; returns the saved state dict.
+    own: (module, optimizer) of the objective's own network, restored too."""
     path = run / CHECKPOINT
     if not path.is_file():
         raise VaekitError(f"{run}: no {CHECKPOINT} in that folder", "resume")
@@ -209,20 +238,11 @@ def load_checkpoint(run: Path, model, optimizer, scheduler) -> dict:
         raise VaekitError(f"{path}: the checkpoint does not match config.json "
                           f"({str(e).strip().splitlines()[0]}); train the run again") from None
     try:
-        slots: dict[int, dict] = {}
-        for k, v in tensors.items():
-            if k.startswith("optim."):
-                _, idx, key = k.split(".", 2)
-                slots.setdefault(int(idx), {})[key] = v
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        for idx, slot in slots.items():  # each moment in its parameter's memory layout (channels_last
-            for key, value in slot.items():  # conv weights): the fused update is then the original's
-                if value.dtype != torch.float32:  # what Adam keeps; anything else was not written here
-                    raise ValueError(f"optimizer state optim.{idx}.{key} is "
-                                     f"{str(value.dtype).removeprefix('torch.')}, expected float32")
-                if 0 <= idx < len(params) and value.shape == params[idx].shape:
-                    slot[key] = torch.empty_like(params[idx], dtype=value.dtype).copy_(value)
-        optimizer.load_state_dict({"state": slots, "param_groups": header.pop("param_groups")})
+        _restore_optimizer("", optimizer, tensors, header.pop("param_groups"))
+        if own is not None:
+            net, net_optimizer = own
+            net.load_state_dict({k[10:]: v for k, v in tensors.items() if k.startswith("own.model.")})
+            _restore_optimizer("own.", net_optimizer, tensors, header.pop("own_param_groups"))
         scheduler.load_state_dict(header.pop("scheduler"))
         set_rng_state({k: v for k, v in tensors.items() if k.startswith("rng.")}, header.pop("rng"))
         if not isinstance(header["epoch"], int) or not isinstance(header["step"], int) \

@@ -28,7 +28,7 @@ from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
 from vaekit.models import MODELS, ModelConfig, build_model
 from vaekit.models.inference import batch_for, reconstruct_pairs, sample_images
-from vaekit.objectives import OBJECTIVES, Batch, add_terms, means, set_terms
+from vaekit.objectives import OBJECTIVES, Batch, add_terms, means, set_terms, terms_of
 from vaekit.report.plots import save_grid
 from vaekit.run import Run
 from vaekit.run.card import write_card
@@ -162,7 +162,12 @@ class _Trainer:
                            **cfg.entry_values(MODEL_CHOOSERS),  # the model kind's, backbone's, prior's own
                            image_shape=self.splits.train.shape, num_classes=num_classes)
         self.raw = build_model(mcfg)
-        self.objective = OBJECTIVES[cfg.objective].fn
+        entry = OBJECTIVES[cfg.objective]
+        # an objective's own network (FactorVAE's discriminator) trains beside the model, unwrapped:
+        # its gradients are averaged over the processes by hand (it runs twice in a step)
+        self.own = entry.network(self.raw, cfg) if entry.network is not None else None
+        self.own_loss = entry.network_loss
+        self.objective = terms_of(entry, self.own[0] if self.own else None)
         device_type = self.fabric.device.type
         # torch's fused CPU step calls the same private op: without a working one, the for-each step
         fused = device_type == "cuda" or (device_type == "cpu" and fused_adam_works())
@@ -181,7 +186,8 @@ class _Trainer:
         if self.run_dir.is_dir():  # what a killed write left (a resume, or a rerun of a run killed early)
             clean_temporaries(self.run_dir)
         if self.resuming:
-            state = load_checkpoint(self.run_dir, self.raw, self.optimizer.optimizer, self.scheduler)
+            state = load_checkpoint(self.run_dir, self.raw, self.optimizer.optimizer, self.scheduler,
+                                    self.own)
             self.start_epoch, self.start_step = state["epoch"], state["step"]
             self.history, self.train_seconds = state["history"], state["train_seconds"]
             if self.main and self.start_step == 0:
@@ -278,6 +284,8 @@ class _Trainer:
             fabric.backward(terms["loss"])
             self.optimizer.step()
             self.scheduler.step()
+            if self.own is not None:
+                self._step_own(terms[self.own_loss])
             sums = add_terms(sums, terms, x.shape[0])
             done = step + 1
             if done % REPORT_EVERY == 0 or done == self.steps:
@@ -293,6 +301,18 @@ class _Trainer:
         self.start_step = 0
         self.partial = None
         self._end_epoch(epoch, self._all_reduce(sums), t0)
+
+    def _step_own(self, loss: torch.Tensor) -> None:
+        """Step the objective's own network on its loss (the model's loss left gradients on it
+        too: they are cleared first, so only its own loss moves it)."""
+        net, optimizer = self.own
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.world > 1:
+            for p in net.parameters():
+                if p.grad is not None:
+                    p.grad = self.fabric.all_reduce(p.grad, reduce_op="mean")
+        optimizer.step()
 
     def _all_reduce(self, sums: dict) -> dict:
         """Add up every process's running sums (one collective for all the terms)."""
@@ -339,7 +359,7 @@ class _Trainer:
         positions = torch.arange(self.rank, len(images), self.world)
         batch = batch_for(self.raw.config.image_shape, most=EVAL_BATCH)  # fewer when images are large
         sums = set_terms(self.raw, images, positions, self.cfg, batch, self.fabric.device,
-                         seed + self.rank, self.corrupt)
+                         seed + self.rank, self.corrupt, network=self.own[0] if self.own else None)
         self.model.train()
         return self._all_reduce(sums)
 
@@ -372,7 +392,7 @@ class _Trainer:
         partial = {k: float(v) for k, v in sums.items()} if sums else {}
         save_checkpoint(self.run_dir, self.raw, self.optimizer.optimizer, self.scheduler, {
             "epoch": epoch, "step": step, "partial": partial,
-            "history": self.history, "train_seconds": self.train_seconds})
+            "history": self.history, "train_seconds": self.train_seconds}, self.own)
 
     def _finish(self) -> dict:
         cfg = self.cfg

@@ -1,0 +1,120 @@
+"""The disentanglement leaderboard: VAE, beta-VAE, beta-TCVAE, FactorVAE, DIP-VAE and the
+capacity-annealed VAE on a factor grid, every metric of `vaekit evaluate --disentanglement`, over
+seeds, beside the published dSprites figures.
+
+Every model gets the same network (disentanglement_lib's: four stride-2 convolutions of 32, 32,
+64, 64 channels, a 256-unit layer, 10 latents, Bernoulli decoder) and the same budget, stated as
+training images seen (--images; the CPU minutes it took are reported beside each row). Results
+accumulate in disentangle.json: a (grid, model, seed, budget) already there is not run again.
+
+    python benchmarks/disentangle.py                               # dsprites-like-32, 3 seeds
+    python benchmarks/disentangle.py --images 300000 --seeds 0     # a quick look
+    python benchmarks/disentangle.py --grid dsprites-like --images 19200000 --metrics dlib
+                                                                   # dlib's budget (300,000 steps
+                                                                   # of 64): the recipe for a GPU
+    python benchmarks/disentangle.py --render                      # the table from the JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _results import HERE, machine, publish
+
+from vaekit.run import Run
+
+# name -> settings; the weights are the usual ones of each paper / of disentanglement_lib's study
+MODELS = {
+    "vae": [],
+    "beta-vae": ["--beta", "4"],
+    "beta-tcvae": ["--objective", "tcvae", "--tc-weight", "6"],
+    "factor-vae": ["--objective", "factor", "--factor-gamma", "35"],
+    "dip-vae-ii": ["--objective", "dip", "--dip-type", "ii", "--dip-od", "10"],
+    "annealed-vae": ["--beta", "1000", "--capacity", "25"],  # Burgess et al.: gamma 1000, C -> 25 nats
+}
+NETWORK = ["--backbone", "conv", "--channels", "32,32,64,64", "--latent-dim", "10", "--loss", "bce",
+           "--lr", "1e-4", "--lr-schedule", "constant", "--batch-size", "64"]
+# InfoGAN-CR (ICML 2020), Table 1: dSprites, collected from the original papers
+PUBLISHED = {"vae": {"mig": 0.10, "factor_vae": 0.63}, "beta-vae": {"mig": 0.21, "factor_vae": 0.63},
+             "factor-vae": {"mig": "0.40-0.43", "factor_vae": "0.82-0.83"}}
+SCORES = ("mig", "factor_vae", "beta_vae", "sap", "dci_disentanglement", "dci_completeness")
+RESULTS = HERE / "disentangle.json"
+
+
+def run_one(grid: str, model: str, seed: int, images: int, fast: bool, root: Path) -> dict:
+    """Train one model for ``images`` training images and score it; the row for the JSON."""
+    out = root / f"{model}-s{seed}"
+    steps = max(1, images // 64)
+    train = [sys.executable, "-m", "vaekit", "train", "--data", grid, *NETWORK, *MODELS[model],
+             "--seed", str(seed), "--out", str(out), "--no-progress", "--val-fraction", "0.01"]
+    # epochs from the budget: whole passes over the training split, at least one
+    n_train = {"dsprites-like-32": 184_320, "dsprites-like": 737_280}[grid] * 0.89
+    epochs = max(1, round(steps * 64 / n_train))
+    t0 = time.perf_counter()
+    subprocess.run([*train, "--epochs", str(epochs)], check=True)
+    minutes = (time.perf_counter() - t0) / 60
+    evaluate = [sys.executable, "-m", "vaekit", "evaluate", str(out), "--disentanglement", "--k", "0", "-n", "1000",
+                "--no-progress", *(["--fast"] if fast else [])]
+    subprocess.run(evaluate, check=True, stdout=subprocess.DEVNULL)
+    scores = Run(out).eval["disentanglement"]
+    return {"grid": grid, "model": model, "seed": seed, "images": epochs * round(n_train), "epochs": epochs,
+            "train_minutes": minutes, "fast_metrics": fast, **{k: scores[k] for k in SCORES},
+            "protocol": scores["protocol"]}
+
+
+def render(rows: list[dict]) -> str:
+    """The table: each model's median over seeds (and range) per metric, beside the published."""
+    lines = [f"Measured on {machine()}.", "",
+             "| grid | model | seeds | images | minutes | " + " | ".join(SCORES) + " | published MIG / FactorVAE |",
+             "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in SCORES) + " | --- |"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["grid"], r["model"], r["images"], r["fast_metrics"]), []).append(r)
+    for (grid, model, images, fast), rs in sorted(groups.items()):
+        def cell(k):
+            vals = [r[k] for r in rs]
+            med = statistics.median(vals)
+            return f"{med:.2f}" if len(vals) == 1 else f"{med:.2f} ({min(vals):.2f}-{max(vals):.2f})"
+        pub = PUBLISHED.get(model, {})
+        lines.append(f"| {grid}{' (--fast metrics)' if fast else ''} | {model} | {len(rs)} | {images:,} | "
+                     f"{statistics.median(r['train_minutes'] for r in rs):.1f} | "
+                     + " | ".join(cell(k) for k in SCORES)
+                     + f" | {pub.get('mig', '-')} / {pub.get('factor_vae', '-')} |")
+    lines += ["", "Median over seeds (range). Published: dSprites 64x64 at disentanglement_lib's budget "
+              "(300,000 steps), from InfoGAN-CR's Table 1; the grid here is vaekit's own rendering."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--grid", default="dsprites-like-32", choices=["dsprites-like-32", "dsprites-like"])
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--images", type=int, default=3_000_000, help="training images seen per model")
+    p.add_argument("--metrics", choices=["fast", "dlib"], default="fast")
+    p.add_argument("--render", action="store_true", help="only rewrite the table from the JSON")
+    a = p.parse_args()
+    rows = json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
+    if not a.render:
+        with tempfile.TemporaryDirectory() as tmp:
+            for model in a.models:
+                for seed in a.seeds:
+                    done = any(r["grid"] == a.grid and r["model"] == model and r["seed"] == seed
+                               and r["fast_metrics"] == (a.metrics == "fast")
+                               and abs(r["images"] - a.images) < 0.6 * 184_320 for r in rows)
+                    if done:
+                        continue
+                    rows.append(run_one(a.grid, model, seed, a.images, a.metrics == "fast", Path(tmp)))
+                    RESULTS.write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    publish("disentangle", render(rows), {"rows": rows})
+
+
+if __name__ == "__main__":
+    main()
