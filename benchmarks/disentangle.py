@@ -60,8 +60,8 @@ def run_one(grid: str, model: str, seed: int, images: int, fast: bool, root: Pat
     t0 = time.perf_counter()
     subprocess.run([*train, "--epochs", str(epochs)], check=True)
     minutes = (time.perf_counter() - t0) / 60
-    evaluate = [sys.executable, "-m", "vaekit", "evaluate", str(out), "--disentanglement", "--k", "0", "-n", "1000",
-                "--no-progress", *(["--fast"] if fast else [])]
+    evaluate = [sys.executable, "-m", "vaekit", "evaluate", str(out), "--disentanglement", "--k", "0",
+                "-n", "1000", "--no-progress", *(["--fast"] if fast else [])]
     subprocess.run(evaluate, check=True, stdout=subprocess.DEVNULL)
     scores = Run(out).eval["disentanglement"]
     return {"grid": grid, "model": model, "seed": seed, "images": epochs * round(n_train), "epochs": epochs,
@@ -72,13 +72,14 @@ def run_one(grid: str, model: str, seed: int, images: int, fast: bool, root: Pat
 def render(rows: list[dict]) -> str:
     """The table: each model's median over seeds (and range) per metric, beside the published."""
     lines = [f"Measured on {machine()}.", "",
-             "| grid | model | seeds | images | minutes | " + " | ".join(SCORES) + " | published MIG / FactorVAE |",
+             "| grid | model | seeds | images | minutes | " + " | ".join(SCORES)
+             + " | published MIG / FactorVAE |",
              "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in SCORES) + " | --- |"]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["grid"], r["model"], r["images"], r["fast_metrics"]), []).append(r)
     for (grid, model, images, fast), rs in sorted(groups.items()):
-        def cell(k):
+        def cell(k, rs=rs):
             vals = [r[k] for r in rs]
             med = statistics.median(vals)
             return f"{med:.2f}" if len(vals) == 1 else f"{med:.2f} ({min(vals):.2f}-{max(vals):.2f})"
