@@ -257,3 +257,52 @@ def test_the_train_form_is_the_schema_with_a_plugins_entries(page, _tiny_folder,
         assert saved["train"]["recon_scale"] == 4.0 and saved["model"]["width_factor"] == 3
         assert saved["train"]["objective"] == "scaled" and "kl_schedule" not in saved["train"]
     assert not errors
+
+
+def test_a_runs_disentanglement_shows_as_a_heat_map_beside_labelled_traversals(tmp_path, monkeypatch):
+    import torch
+    from playwright.sync_api import sync_playwright
+
+    from vaekit.datasets.factors import FACTOR_SETS
+    from vaekit.files import write_json
+    from vaekit.models import build_model
+    from vaekit.run.checkpoint import save
+    from vaekit.run.layout import EVAL
+    from vaekit.tasks import disentanglement as metrics
+    from vaekit.tasks.disentanglement import Sizes
+    from vaekit.tasks.evaluation import _disentanglement
+
+    torch.manual_seed(0)
+    model = build_model(image_shape=(1, 32, 32), backbone="conv", channels=[8, 8], latent_dim=3).eval()
+    run = tmp_path / "runs" / "factors"
+    save(model, run)
+    # what `vaekit evaluate --disentanglement` writes, at tiny sizes (DCI's trees stubbed: slow, tested elsewhere)
+    monkeypatch.setitem(metrics.METRICS, "dci", lambda *a: {"disentanglement": 0.1, "completeness": 0.2,
+                                                            "informativeness": 0.3})
+    tiny = Sizes(batch=8, beta_vae_train=60, beta_vae_eval=30, factor_vae_variance=300, factor_vae_train=60,
+                 factor_vae_eval=30, mig=1000, sap_train=200, sap_test=100)
+    scores = _disentanglement(model, FACTOR_SETS["dsprites-like-32"], False, 0, lambda m: None, sizes=tiny)
+    write_json(run / EVAL, {"disentanglement": scores})
+    with serving(tmp_path / "runs") as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        pg = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        open_view(pg, url, "#/runs")
+        pg.locator("#runs tr[data-id] a").first.click()
+        pg.wait_for_function("window.vaekit.ready")
+        pg.wait_for_selector("#factors")
+        rows = pg.locator("#factors tr[data-dim]")
+        assert rows.count() == 3 and pg.locator("#factors th").nth(1).inner_text() == "shape"
+        for i in range(3):  # one cell per factor, the information written there, and the factor it names
+            cells = rows.nth(i).locator("td")
+            assert [float(cells.nth(k).inner_text()) for k in range(5)] == pytest.approx(
+                scores["mutual_information"][i], abs=0.006)
+            assert cells.nth(5).inner_text() == (scores["captures"][i] or "–")
+        pg.wait_for_function("[...document.querySelectorAll('#factors img')].every(i => i.complete && i.naturalWidth)")
+        strips = [pixels(pg, f"#factors tr[data-dim='{i}'] img") for i in range(3)]
+        assert strips[0].size > 0 and not np.array_equal(strips[0], strips[1])  # each row its own dimension
+        assert f"MIG {scores['mig']:.2f}" in pg.locator(".card", has_text="Disentanglement").inner_text()
+        pg.screenshot(path=tmp_path / "disentanglement.png", full_page=True)
+        assert not errors
+        browser.close()

@@ -58,3 +58,14 @@ def test_the_tcvae_objective_weighs_the_total_correlation():
         except SettingError:
             continue
         raise AssertionError(f"tcvae accepted {bad}")
+
+
+def test_a_tcvae_run_is_evaluated_under_the_elbo_beside_its_own_terms():
+    # the ELBO section swaps the objective: the tcvae's own tc_weight must not come along
+    from vaekit.datasets import ImageSet
+    from vaekit.tasks.evaluation import _objective_terms
+
+    model = build_model(image_shape=(1, 8, 8), latent_dim=3, hidden=[16]).eval()
+    images = ImageSet(torch.randint(0, 256, (20, 1, 8, 8), dtype=torch.uint8))
+    out = _objective_terms(model, images, TrainConfig(objective="tcvae", tc_weight=3.0), 0)
+    assert out["neg_elbo"] > 0 and "objective_tc" in out and "objective_mi" in out

@@ -17,8 +17,7 @@ from typing import Annotated
 
 import typer
 
-from vaekit.errors import SettingError
-from vaekit.settings import field_default
+from vaekit.settings import field_default, parse_ints
 
 
 def _base(tp):
@@ -28,17 +27,6 @@ def _base(tp):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return args[0], True
     return tp, False
-
-
-def parse_ints(text: str, setting: str, example: str = "400,200") -> list[int]:
-    """Parse a comma-separated list of integers; SettingError naming ``setting`` otherwise."""
-    if not text.strip():
-        raise SettingError(setting, "at least one integer", text)
-    try:  # a trailing comma is forgiven; an empty item inside ("8,,8") is a typo, not a width
-        values = [int(v) for v in text.strip().rstrip(",").split(",")]
-    except ValueError:
-        raise SettingError(setting, f"comma-separated integers like {example}", text) from None
-    return values
 
 
 def _knob_option(knob) -> inspect.Parameter:

@@ -171,6 +171,15 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
             raise NotFound(f"test image {index} is past the end of the test split ({n} images)")
         return _png_response(await run_in_threadpool(run.run.image, index))
 
+    @endpoint
+    async def traversal(request: Request):
+        """One latent dimension from -3 to 3, the others at 0, as a row of 9 decodes."""
+        from vaekit.report.plots import grid_array
+
+        run = loaded(request)
+        strip = await run_in_threadpool(run.traverse, request.path_params["dim"])
+        return _png_response(grid_array(strip, nrow=len(strip)))
+
     # ------------------------------------------------------------------ playground
     @endpoint
     async def upload(request: Request):
@@ -295,6 +304,7 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         Route("/api/runs/{rid}/codes", codes),
         Route("/api/runs/{rid}/decode", decode, methods=["POST"]),
         Route("/api/runs/{rid}/test/{index:int}.png", test_image),
+        Route("/api/runs/{rid}/traverse/{dim:int}.png", traversal),
         Route("/api/runs/{rid}/upload", upload, methods=["POST"]),
         Route("/api/runs/{rid}/play", play, methods=["POST"]),
         Route("/api/runs/{rid}/interpolate", interpolate, methods=["POST"]),

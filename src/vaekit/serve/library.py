@@ -151,6 +151,16 @@ class Loaded:
         with self.lock, torch.inference_mode():
             return self.model.decode(torch.tensor([z], dtype=torch.float32), self._label(label, 1))[0]
 
+    def traverse(self, dim: int, steps: int = 9) -> torch.Tensor:
+        """Dimension ``dim`` from -3 to 3, the others at 0: (steps, C, H, W)."""
+        from vaekit.tasks.latent import traverse
+
+        if not 0 <= dim < self.latent_dim:
+            raise VaekitError(f"dim: expected a latent dimension from 0 to {self.latent_dim - 1}, "
+                              f"found {dim}")
+        with self.lock, torch.inference_mode():
+            return traverse(self.model, dims=[dim], steps=steps)
+
     def reconstruct(self, images: torch.Tensor, label: int | None = None) -> torch.Tensor:
         with self.lock, torch.inference_mode():
             return self.model.reconstruct(images, self._label(label, len(images)))

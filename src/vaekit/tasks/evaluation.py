@@ -24,7 +24,7 @@ from vaekit.models.inference import encode, reconstruct
 from vaekit.objectives import OBJECTIVES, means, set_terms
 from vaekit.run import Run
 from vaekit.run.data import run_data
-from vaekit.settings import BINARIZE
+from vaekit.settings import BINARIZE, TrainConfig, overlay
 from vaekit.tasks.classifier import reference_classifier
 from vaekit.tasks.denoise import denoising_quality, fidelity
 from vaekit.tasks.likelihood import log_likelihood, uses_bf16
@@ -209,7 +209,8 @@ def _likelihood(model, images: torch.Tensor, labels: torch.Tensor | None, cfg, k
 def _objective_terms(model, test: ImageSet, cfg, seed: int) -> dict:
     """The negative ELBO (one posterior sample per image) and every term of the run's objective."""
     device = next(model.parameters()).device
-    elbo_cfg = dataclasses.replace(cfg, k=1, beta=1.0, objective="elbo")
+    # the elbo objective in place of the run's, without the run's objective's own settings
+    elbo_cfg = TrainConfig(**overlay(cfg.to_dict(), {"k": 1, "beta": 1.0, "objective": "elbo"}))
     t = means(set_terms(model, test, torch.arange(len(test)), elbo_cfg, 1024, device, seed))
     c, h, w = model.config.image_shape
     out = {"neg_elbo": t["loss"], "recon": t["recon"], "kl": t["kl"]}

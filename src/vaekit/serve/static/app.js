@@ -113,11 +113,30 @@ async function runView(id) {
       el("div", { class: "row" }, el("figure", {}, recon, el("figcaption", {}, "test images (odd rows), each above its reconstruction")), el("figure", {}, samples, el("figcaption", {}, "decoded draws from the prior")))));
     show(last);
   }
+  if ((run.eval || {}).disentanglement) view.append(factorCard(id, run.eval.disentanglement));
   const numbers = { ...s, ...Object.fromEntries(Object.entries(run.eval || {}).map(([k, v]) => [`eval.${k}`, v])) };
   view.append(el("div", { class: "row" },
     el("div", { class: "card", style: "flex:1;min-width:320px" }, el("h2", {}, "Results"),
       Object.keys(numbers).length ? el("table", { class: "kv" }, Object.entries(numbers).filter(([, v]) => typeof v !== "object").map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, fmt(v, 4))))) : el("p", { class: "muted" }, "not finished")),
     el("div", { class: "card", style: "flex:1;min-width:320px" }, el("h2", {}, "Config"), el("pre", {}, JSON.stringify(run.config, null, 2)))));
+}
+
+// what `vaekit evaluate --disentanglement` found: the scores, the latent x factor mutual
+// information as a heat map, and each dimension's traversal labelled with the factor it captures
+function factorCard(id, d) {
+  const info = d.mutual_information, top = Math.max(1e-9, ...info.flat());
+  const shade = (v) => { const t = v / top; return `hsl(${250 - 190 * t}, 65%, ${94 - 50 * t}%)`; };
+  const scores = [["MIG", d.mig], ["FactorVAE score", d.factor_vae], ["β-VAE score", d.beta_vae], ["SAP", d.sap],
+    ["DCI disentanglement", d.dci_disentanglement], ["completeness", d.dci_completeness], ["informativeness", d.dci_informativeness]];
+  const table = el("table", { id: "factors", class: "heat" },
+    el("tr", {}, el("th", {}, ""), d.factors.map((f) => el("th", {}, f)), el("th", {}, "captures"), el("th", {}, "from −3 to 3, the others at 0")),
+    info.map((row, i) => el("tr", { "data-dim": i }, el("th", {}, `z${i}`),
+      row.map((v) => el("td", { style: `background:${shade(v)};color:${v > 0.6 * top ? "#fff" : "#111"}`, title: `${fmt(v, 3)} nats` }, fmt(v, 2))),
+      el("td", { class: "captures" }, d.captures[i] || "–"),
+      el("td", {}, el("img", { class: "pix strip", src: `/api/runs/${id}/traverse/${i}.png`, alt: `z${i} traversal` })))));
+  return el("div", { class: "card" }, el("h2", {}, "Disentanglement"),
+    el("p", {}, scores.map(([k, v]) => `${k} ${fmt(v, 2)}`).join(" · ")),
+    table, el("p", { class: "muted" }, `Mutual information (nats) between each latent dimension and each factor. ${d.protocol}.`));
 }
 
 function lineChart(canvas, metrics, columns) {
