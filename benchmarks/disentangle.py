@@ -90,6 +90,8 @@ def render(rows: list[dict]) -> str:
                      + f" | {pub.get('mig', '-')} / {pub.get('factor_vae', '-')} |")
     lines += ["", "Median over seeds (range). Published: dSprites 64x64 at disentanglement_lib's budget "
               "(300,000 steps), from InfoGAN-CR's Table 1; the grid here is vaekit's own rendering."]
+    if any(len(rs) < 3 for rs in groups.values()):
+        lines.append("Rows with fewer than 3 seeds are a first look at a small budget, not the leaderboard.")
     return "\n".join(lines)
 
 
