@@ -259,9 +259,8 @@ def test_the_train_form_is_the_schema_with_a_plugins_entries(page, _tiny_folder,
     assert not errors
 
 
-def test_a_runs_disentanglement_shows_as_a_heat_map_beside_labelled_traversals(tmp_path, monkeypatch):
+def test_a_runs_disentanglement_shows_as_a_heat_map_beside_labelled_traversals(page, tmp_path, monkeypatch):
     import torch
-    from playwright.sync_api import sync_playwright
 
     from vaekit.datasets.factors import FACTOR_SETS
     from vaekit.files import write_json
@@ -283,11 +282,8 @@ def test_a_runs_disentanglement_shows_as_a_heat_map_beside_labelled_traversals(t
                  factor_vae_eval=30, mig=1000, sap_train=200, sap_test=100)
     scores = _disentanglement(model, FACTOR_SETS["dsprites-like-32"], False, 0, lambda m: None, sizes=tiny)
     write_json(run / EVAL, {"disentanglement": scores})
-    with serving(tmp_path / "runs") as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        pg = browser.new_page(viewport={"width": 1200, "height": 900})
-        errors = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg, _, errors = page  # the browser, pointed at a server of its own
+    with serving(tmp_path / "runs") as url:
         open_view(pg, url, "#/runs")
         pg.locator("#runs tr[data-id] a").first.click()
         pg.wait_for_function("window.vaekit.ready")
@@ -305,4 +301,3 @@ def test_a_runs_disentanglement_shows_as_a_heat_map_beside_labelled_traversals(t
         assert f"MIG {scores['mig']:.2f}" in pg.locator(".card", has_text="Disentanglement").inner_text()
         pg.screenshot(path=tmp_path / "disentanglement.png", full_page=True)
         assert not errors
-        browser.close()
