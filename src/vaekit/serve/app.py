@@ -269,8 +269,8 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         async def stream():
             sent_rows, sent_status, sent_grid = -1, None, None
             while True:
-                metrics = Run(job.run).metrics
-                grids = Run(job.run).grid_epochs("samples")
+                trained = Run(job.run)
+                metrics, grids = trained.metrics, trained.grid_epochs("samples")
                 status = job.status
                 newest = grids[-1] if grids else None
                 if len(metrics["rows"]) != sent_rows or status != sent_status or newest != sent_grid:
