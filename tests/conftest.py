@@ -109,6 +109,18 @@ def mnist_pair(tmp_path_factory):
     return out, json.loads((out / "compare.json").read_text())
 
 
+@pytest.fixture(scope="session")
+def face_run(tmp_path_factory):
+    """A small conv VAE on the built-in ORL faces at 32x32 (3 epochs), with the attribute
+    directions of the labels shipped beside the data (`vaekit attributes`): its run folder."""
+    run = tmp_path_factory.mktemp("faces") / "faces"
+    run_here("train", "--data", "orl-faces", "--backbone", "conv", "--image-size", "32", "--channels", "32,64,64",
+             "--latent-dim", "16", "--epochs", "3", "--batch-size", "32", "--precision", "32", "--out", str(run),
+             "--no-progress")
+    run_here("attributes", str(run))
+    return run
+
+
 def run_main(*args: str, env: dict | None = None, cwd=None) -> tuple[int, str, str]:
     """``vaekit ARGS`` through the console entry point in this process (no interpreter start-up,
     the same code path, error handling included): (exit status, stdout, stderr). For the long

@@ -301,3 +301,50 @@ def test_a_runs_disentanglement_shows_as_a_heat_map_beside_labelled_traversals(p
         assert f"MIG {scores['mig']:.2f}" in pg.locator(".card", has_text="Disentanglement").inner_text()
         pg.screenshot(path=tmp_path / "disentanglement.png", full_page=True)
         assert not errors
+
+
+def test_the_describe_view_moves_two_faces_and_keeps_its_state_in_the_url(page, face_run, tmp_path):
+    # the face run and a copy of it, side by side: one description drives both
+    runs = tmp_path / "runs"
+    shutil.copytree(face_run, runs / "a")
+    shutil.copytree(face_run, runs / "b")
+    pg, _, errors = page
+    with serving(runs) as url:
+        open_view(pg, url, "#/runs")
+        ids = pg.eval_on_selector_all("#runs tr[data-id]", "rows => rows.map(r => r.dataset.id)")
+        open_view(pg, url, f"#/describe/{ids[0]},{ids[1]}")
+        assert pg.locator("#attributes input[type=range]").count() == 3
+        assert pg.locator("#principal input[type=range]").count() == 6
+        assert pg.locator("#principal img.end").count() == 12  # each direction shown by its two ends
+        loaded = "[...document.querySelectorAll('img.face')].every(i => i.complete && i.naturalWidth)"
+        pg.wait_for_function(f"window.vaekit.frames >= 2 && {loaded}")
+        average = pixels(pg, "img.face >> nth=0")
+
+        def move(selector: str, value: float) -> None:
+            frames = pg.evaluate("window.vaekit.frames")
+            pg.eval_on_selector(selector, f"s => {{ s.value = {value}; s.dispatchEvent(new Event('input')); }}")
+            pg.wait_for_function(f"window.vaekit.frames >= {frames + 2} && {loaded}")
+
+        move("input[data-name=glasses]", 2.5)
+        glasses = pixels(pg, "img.face >> nth=0")
+        assert np.abs(glasses.astype(int) - average).mean() > 0.5  # the face changed
+        assert np.array_equal(glasses, pixels(pg, "img.face >> nth=1"))  # the same run, the same face
+        move("input[data-name=pc1]", -2)
+        described = pixels(pg, "img.face >> nth=0")
+        assert np.abs(described.astype(int) - glasses).mean() > 0.5
+        assert "glasses=2.50" in pg.url and "pc1=-2.00" in pg.url
+        pg.screenshot(path=tmp_path / "describe.png", full_page=True)
+        # the URL alone brings the same face back
+        saved = pg.url
+        pg.goto("about:blank")
+        pg.goto(saved)
+        pg.wait_for_function("window.vaekit && window.vaekit.ready")
+        pg.wait_for_function(f"window.vaekit.frames >= 2 && {loaded}")
+        assert pg.eval_on_selector("input[data-name=glasses]", "s => s.value") == "2.5"
+        assert np.array_equal(pixels(pg, "img.face >> nth=0"), described)
+        frames = pg.evaluate("window.vaekit.frames")
+        pg.click("#from-sample")
+        pg.wait_for_function(f"location.hash.includes('from=sample') && window.vaekit.frames >= {frames + 2}")
+        pg.wait_for_function(loaded)
+        assert not np.array_equal(pixels(pg, "img.face >> nth=0"), described)
+        assert not errors

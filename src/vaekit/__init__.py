@@ -18,6 +18,7 @@ _WHERE = {
     "AnomalyDetector": "vaekit.tasks.anomaly", "ModelConfig": "vaekit.models", "Run": "vaekit.run",
     "SettingError": "vaekit.errors", "TrainConfig": "vaekit.settings", "VaekitError": "vaekit.errors",
     "build_model": "vaekit.models", "evaluate": "vaekit.tasks.evaluation", "fit": "vaekit.train.loop",
+    "find_attributes": "vaekit.tasks.attributes",
     "load": "vaekit.run.checkpoint", "save": "vaekit.run.checkpoint",
 }
 __all__ = sorted([*_WHERE, "datasets"])

@@ -280,16 +280,46 @@ def traverse(
     image: Annotated[str | None, typer.Option(help="Base code: a test index or image file (default: z = 0).")] = None,
     span: Annotated[float, typer.Option(help="Each dimension goes from -span to span.")] = 3.0,
     steps: Annotated[int, typer.Option(help="Images per dimension.")] = 9,
+    attribute: Annotated[str | None, typer.Option(help="Walk along this attribute's direction (found by `vaekit attributes`) instead, from -span to +span directions.")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/traverse.png).")] = None,
 ) -> None:
-    """Vary each latent dimension in turn (one row each, at most 16), the others held fixed."""
+    """Vary each latent dimension in turn (one row each, at most 16), the others held fixed; or,
+    with --attribute, walk along a named attribute's direction."""
+    from vaekit.models.inference import encode
+    from vaekit.tasks.attributes import attribute_walk
     from vaekit.tasks.latent import traverse as walk
 
     _at_least(steps, 2, "steps", 1000)
     _finite_positive(span, "span")
     r = _open(run)
     x = r.image(image, "image") if image is not None else None
-    _save_grid(walk(r.model, x, span=span, steps=steps), _output(output, r, "traverse.png"), nrow=steps)
+    if attribute is None:
+        images = walk(r.model, x, span=span, steps=steps)
+    else:
+        found = r.attributes
+        if attribute not in found.get("attributes", {}):
+            known = ", ".join(found.get("attributes", {})) or "none yet: run `vaekit attributes RUN` first"
+            raise SettingError("attribute", f"an attribute found for this run ({known})", attribute)
+        base = encode(r.model, x[None])[0][0] if x is not None else None
+        images = attribute_walk(r.model, found, attribute, base, span=span, steps=steps)
+    _save_grid(images, _output(output, r, "traverse.png"), nrow=steps)
+
+
+@app.command()
+def attributes(
+    run: RunPath,
+    labels: Annotated[str | None, typer.Option(help="A CSV (index or path, then one 0/1 or numeric column per attribute) or a folder of attribute sub-folders; default: the labels shipped with the run's built-in data (orl-faces).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out split and the probes.")] = 0,
+) -> None:
+    """Find a direction in latent space for each labelled attribute (glasses, beard, ...), check it
+    on held-out images, and store it in the run (attributes.json, attributes.png)."""
+    from vaekit.run import layout
+    from vaekit.tasks.attributes import find_attributes
+
+    r = _open(run)
+    find_attributes(r, labels, seed)
+    print(r.path / layout.ATTRIBUTES)
+    print(r.path / layout.ATTRIBUTE_WALKS)
 
 
 @app.command("denoise")

@@ -152,6 +152,24 @@ def factor_figure(info: np.ndarray, factors: list[str], strips: torch.Tensor, st
     return _figure_png(fig, path)
 
 
+def labelled_strips(strips: torch.Tensor, steps: int, labels: list[str], path: str | Path,
+                    title: str) -> Path:
+    """Rows of decoded images, each named on the left, as a PNG: strips (R * steps, C, H, W) in
+    [0, 1], one row of ``steps`` images per label."""
+    from matplotlib.figure import Figure
+
+    rows = len(labels)
+    fig = Figure(figsize=(1.6 + 0.6 * steps, 0.8 + 0.6 * rows))
+    ax = fig.add_subplot()
+    ax.imshow(grid_array(strips, nrow=steps, pad=1), cmap="gray", aspect="equal")
+    side = strips.shape[-2] + 1
+    ax.set_yticks([1 + side * (i + 0.5) for i in range(rows)], labels)
+    ax.set_xticks([])
+    ax.set_title(title)
+    fig.tight_layout()
+    return _figure_png(fig, path)
+
+
 def pil_image(image) -> Image.Image:
     """A Pillow image of one image tensor (C, H, W) in [0, 1] or a uint8 array (H, W, C);
     one channel becomes greyscale ("L")."""

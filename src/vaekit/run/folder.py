@@ -115,6 +115,29 @@ class Run:
         return self._json(layout.PRIOR_FIT)
 
     @property
+    def attributes(self) -> dict:
+        """attributes.json (``vaekit attributes``: each named attribute's direction in the codes,
+        its probe and their checks; ``attributes`` maps name -> those), or {} before any."""
+        return self._json(layout.ATTRIBUTES)
+
+    def describe(self, image) -> dict[str, float]:
+        """How plainly one image shows each attribute found for this run: {name: the probe's
+        probability, 0..1}. image: a test index, an image file, or a (C, H, W) tensor in [0, 1]."""
+        from vaekit.models.inference import encode
+
+        found = self.attributes.get("attributes")
+        if not found:
+            raise VaekitError(f"{self.path}: no attributes found yet; run `vaekit attributes {self.path}` "
+                              "with labelled images first")
+        x = image if isinstance(image, torch.Tensor) else self.image(image, "image")
+        code = encode(self.model, x[None].float())[0][0].double()
+        out = {}
+        for name, a in found.items():
+            logit = code @ torch.tensor(a["probe"]["weights"], dtype=torch.float64) + a["probe"]["bias"]
+            out[name] = float(torch.sigmoid(logit))
+        return out
+
+    @property
     def finished(self) -> bool:
         """Whether training ended (summary.json is written last)."""
         return (self.path / layout.SUMMARY).is_file()

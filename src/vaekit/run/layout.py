@@ -7,6 +7,7 @@
     RUN/summary.json                  test numbers and time, written when training ends
     RUN/eval.json                     ``vaekit evaluate``'s numbers
     RUN/prior.json                    a VQ-VAE's PixelCNN fit (``vaekit train-prior``)
+    RUN/attributes.json, .png         attribute directions and their walks (``vaekit attributes``)
     RUN/README.md                     the model card
     RUN/grids/{recon,samples}_epochNNN.png
     RUN/snapshots/epoch-NNNN.safetensors   with --keep-every
@@ -26,6 +27,8 @@ METRICS = "metrics.csv"
 SUMMARY = "summary.json"
 EVAL = "eval.json"
 PRIOR_FIT = "prior.json"
+ATTRIBUTES = "attributes.json"
+ATTRIBUTE_WALKS = "attributes.png"
 CARD = "README.md"
 GRIDS = "grids"
 SNAPSHOTS = "snapshots"
@@ -35,7 +38,7 @@ GRID_KINDS = ("recon", "samples")
 
 # what a Hub model repository holds (never the checkpoint, with its optimizer state), and what
 # loading one needs
-PUBLISHED = [CONFIG, WEIGHTS, CARD, SUMMARY, EVAL, METRICS, f"{GRIDS}/*.png"]
+PUBLISHED = [CONFIG, WEIGHTS, CARD, SUMMARY, EVAL, METRICS, ATTRIBUTES, f"{GRIDS}/*.png"]
 DOWNLOADED = [CONFIG, WEIGHTS, CARD, SUMMARY]
 
 

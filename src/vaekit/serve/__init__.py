@@ -15,15 +15,20 @@ from vaekit.errors import VaekitError
 DEFAULT_PORT = 8765
 
 
-def free_port(host: str, port: int) -> int:
-    """``port`` when it is free on ``host``, else the next free one (up to 100 further); 0: any."""
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``port`` of ``host``, or on the next free port (up to 100 further);
+    0: any. Bound before the URL is printed, so the URL answers as soon as it is shown (a
+    connection waits in the queue until the server takes it)."""
     for candidate in [port] + list(range(port + 1, port + 101)) if port else [0]:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-            try:
-                s.bind((host, candidate))
-            except OSError:
-                continue
-            return s.getsockname()[1]
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, candidate))
+        except OSError:
+            s.close()
+            continue
+        s.listen(128)
+        return s
     raise VaekitError(f"no free port from {port} to {port + 100} on {host}", "port")
 
 
@@ -50,7 +55,8 @@ def serve(paths: list[str | Path], host: str = "127.0.0.1", port: int = DEFAULT_
     if host not in ("127.0.0.1", "localhost", "::1") and not allow_remote:
         raise VaekitError(f"{host} would let other machines reach the page; pass --allow-remote "
                           "to mean it (the access token then guards it)", "host")
-    port = free_port(host, port)
+    sock = listen(host, port)
+    port = sock.getsockname()[1]
     token = token or new_token()
     app = create_app(paths, token, host, port, Path(train_folder) if train_folder else None)
     pair = app.app.state.library.default_pair()
@@ -62,4 +68,4 @@ def serve(paths: list[str | Path], host: str = "127.0.0.1", port: int = DEFAULT_
     log(f"vaekit serve: {runs} run{'s' * (runs != 1)} from {', '.join(map(str, paths))}; "
         "Ctrl-C stops the server")
     log(f"open {url(host, port, token, view)}")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])

@@ -180,6 +180,12 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         strip = await run_in_threadpool(run.traverse, request.path_params["dim"])
         return _png_response(grid_array(strip, nrow=len(strip)))
 
+    @endpoint
+    async def describe(request: Request):
+        """The Describe view's directions: named attributes and principal directions."""
+        run = loaded(request)
+        return JSONResponse(await run_in_threadpool(run.describe))
+
     # ------------------------------------------------------------------ playground
     @endpoint
     async def upload(request: Request):
@@ -305,6 +311,7 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         Route("/api/runs/{rid}/decode", decode, methods=["POST"]),
         Route("/api/runs/{rid}/test/{index:int}.png", test_image),
         Route("/api/runs/{rid}/traverse/{dim:int}.png", traversal),
+        Route("/api/runs/{rid}/describe", describe),
         Route("/api/runs/{rid}/upload", upload, methods=["POST"]),
         Route("/api/runs/{rid}/play", play, methods=["POST"]),
         Route("/api/runs/{rid}/interpolate", interpolate, methods=["POST"]),

@@ -55,6 +55,9 @@ def data_url(image: torch.Tensor) -> str:
     return "data:image/png;base64," + base64.b64encode(png(image)).decode()
 
 
+PRINCIPAL = 6  # principal directions the Describe view offers
+
+
 class Loaded:
     """One run, loaded: its model and the views of its test split the page asks for."""
 
@@ -122,6 +125,34 @@ class Loaded:
             "latent_dim": self.latent_dim,
             "conditional": self.model.conditional,
             "test_images": len(self.test),
+        }
+
+    def describe(self) -> dict:
+        """What the Describe view's sliders move along: the attributes found for the run
+        (``vaekit attributes``: name -> direction, held-out accuracy) and the test codes' first
+        principal directions, each scaled to one standard deviation of the codes along it and
+        shown by the faces two of those steps either side of the average code."""
+        found = self.run.attributes.get("attributes", {})  # read each time: `vaekit attributes` may rerun
+        return {**self._principal,
+                "attributes": {n: {"direction": a["direction"],
+                                   "accuracy": a["held_out"]["balanced_accuracy"]} for n, a in found.items()}}
+
+    @cached_property
+    def _principal(self) -> dict:
+        codes = self._encoded[0].double()
+        centre = codes.mean(0)
+        k = min(PRINCIPAL, codes.shape[1], max(len(codes) - 1, 1))
+        _, sv, v = torch.linalg.svd(codes - centre, full_matrices=False)
+        sd = sv[:k] / max(len(codes) - 1, 1) ** 0.5
+        steps = v[:k] * sd[:, None]  # (k, D): one standard deviation along each
+        ends = centre + torch.stack([-2 * steps, 2 * steps], 1)  # (k, 2, D)
+        label = self._label(None, 2 * k)
+        with self.lock, torch.inference_mode():
+            faces = self.model.decode(ends.reshape(-1, codes.shape[1]).float(), label).float()
+        return {
+            "latent_dim": self.latent_dim, "centre": centre.tolist(),
+            "principal": [{"direction": steps[i].tolist(), "share": float(sv[i] ** 2 / (sv ** 2).sum()),
+                           "ends": [data_url(faces[2 * i]), data_url(faces[2 * i + 1])]} for i in range(k)],
         }
 
     def code_of(self, image: torch.Tensor, label: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

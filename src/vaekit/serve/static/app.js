@@ -1,6 +1,6 @@
 // vaekit serve: the page. Plain JavaScript, no libraries: everything it needs comes from the
 // package, so it works offline. Views are picked by the URL's hash: #/runs, #/run/ID,
-// #/explore/ID[,ID2], #/play/ID, #/train.
+// #/explore/ID[,ID2], #/describe/ID[,ID2][/STATE], #/play/ID, #/train.
 "use strict";
 
 const TOKEN = new URLSearchParams(location.search).get("token") || sessionStorage.getItem("vaekit-token") || "";
@@ -45,7 +45,7 @@ const runLabel = (id) => { const r = (RUNS || []).find((x) => x.id === id); retu
 async function loadRuns() { const out = await api("/api/runs"); RUNS = out.runs; PAIR = out.pair; return RUNS; }
 
 // ---------------------------------------------------------------- router
-const VIEWS = { runs: runsView, run: runView, explore: exploreView, play: playView, train: trainView };
+const VIEWS = { runs: runsView, run: runView, explore: exploreView, describe: describeView, play: playView, train: trainView };
 let cleanup = [];
 async function route() {
   cleanup.forEach((f) => f()); cleanup = [];
@@ -336,6 +336,106 @@ async function exploreView(arg) {
   view.append(el("div", { class: "card" }, el("h2", {}, `Latent dimensions of ${runLabel(main.id)}` + (main.data.latent_dim > 32 ? " (first 32)" : "")), box));
   moveTo([0, 0]);
   window.vaekit.panels = panels;
+}
+
+// ---------------------------------------------------------------- describe (the sketch artist)
+// #/describe/ID[,ID2]/STATE: the state (start, slider positions) lives in the URL, so a face can
+// be bookmarked or sent. STATE: from=average|sample:SEED|test:INDEX & one NAME=VALUE per moved slider.
+function seededNormals(seed, n) {  // mulberry32 + Box-Muller: the same "prior sample" in every browser
+  let a = seed >>> 0;
+  const u = () => { a = (a + 0x6D2B79F5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296; };
+  return Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u()));
+}
+async function describeView(arg) {
+  if (!RUNS.length) { view.append(el("p", { class: "muted" }, "No runs yet.")); return; }
+  const ids = (arg ? arg.split(",") : PAIR.length ? PAIR : [RUNS[0].id]).slice(0, 2);
+  const state = Object.fromEntries(new URLSearchParams(location.hash.split("/")[3] || ""));
+  const infos = await Promise.all(ids.map((id) => api(`/api/runs/${id}/describe`)));
+  const names = [...new Set(infos.flatMap((d) => Object.keys(d.attributes)))];
+  const pcs = Math.max(...infos.map((d) => d.principal.length));
+  const starts = infos.map((d) => d.centre.slice());
+  const faces = ids.map((id) => el("img", { class: "pix face", "data-run": id, alt: "the described face" }));
+  const values = {};  // slider name -> position
+  let pending = false;
+  const code = (k) => {
+    const d = infos[k], z = starts[k].slice();
+    for (const [name, v] of Object.entries(values)) {
+      const dir = name.startsWith("pc") ? (d.principal[Number(name.slice(2)) - 1] || {}).direction : (d.attributes[name] || {}).direction;
+      if (dir && v) dir.forEach((x, i) => { z[i] += v * x; });
+    }
+    return z.map((x) => Math.max(-50, Math.min(50, x)));
+  };
+  const keep = () => {
+    const q = new URLSearchParams({ from: state.from || "average" });
+    for (const [k, v] of Object.entries(values)) if (v) q.set(k, v.toFixed(2));
+    history.replaceState(null, "", `#/describe/${ids.join(",")}/${q}`);
+  };
+  const render = () => {
+    keep();
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(async () => {
+      pending = false;
+      await guarded(() => Promise.all(ids.map(async (id, k) => {
+        const url = await api(`/api/runs/${id}/decode`, { z: code(k) });
+        faces[k].src = url; window.vaekit.frames += 1;
+      })));
+    });
+  };
+  async function startFrom(from) {
+    state.from = from;
+    const [kind, n] = from.split(":");
+    await guarded(() => Promise.all(ids.map(async (id, k) => {
+      const d = infos[k];
+      if (kind === "sample") starts[k] = seededNormals(Number(n) || 0, d.latent_dim);
+      else if (kind === "test") starts[k] = (await api(`/api/runs/${id}/play`, { source: { test: Number(n) || 0 } })).code;
+      else starts[k] = d.centre.slice();
+    })));
+    render();
+  }
+  async function fromPhoto(f) {
+    await guarded(() => Promise.all(ids.map(async (id, k) => {
+      const up = await api(`/api/runs/${id}/upload`, await f.arrayBuffer(), true);
+      starts[k] = (await api(`/api/runs/${id}/play`, { source: { upload: up.upload } })).code;
+    })));
+    state.from = "photo"; render();
+  }
+  const slider = (name, label, extra) => {
+    const v = Number(state[name]) || 0;
+    values[name] = v;
+    const out = el("span", { class: "muted" }, v.toFixed(2));
+    const input = el("input", { type: "range", min: -3, max: 3, step: 0.05, value: v, "data-name": name, oninput: () => {
+      values[name] = Number(input.value); out.textContent = values[name].toFixed(2); render();
+    } });
+    return el("label", { class: "describe" }, label, extra ? extra[0] : null, input, extra ? extra[1] : null, out);
+  };
+  const file = el("input", { type: "file", accept: "image/*", onchange: () => file.files[0] && fromPhoto(file.files[0]) });
+  const drop = el("div", { id: "drop" }, "Drop a photo here to start from it, or ", file);
+  ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
+  ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
+  drop.addEventListener("drop", (e) => { if (e.dataTransfer.files[0]) fromPhoto(e.dataTransfer.files[0]); });
+  const seed = el("input", { type: "number", min: 0, value: 0, style: "width:70px" });
+  const pick = (i) => el("select", { onchange: (e) => { location.hash = `#/describe/${(i ? [ids[0], e.target.value] : [e.target.value, ...ids.slice(1)]).filter(Boolean).join(",")}`; } },
+    i ? el("option", { value: "" }, "(none)") : null, RUNS.map((r) => el("option", { value: r.id, selected: r.id === ids[i] }, r.run)));
+  view.append(el("h1", {}, "Describe a face"),
+    el("p", { class: "muted" }, "Start from the average face, a prior sample or a photo, then describe: each attribute slider adds its direction (found by `vaekit attributes RUN`: the mean code of the faces with it minus those without), each PC slider moves along one of the codes' main directions, in standard deviations. Both runs take the same description."),
+    el("div", { class: "row" }, el("label", {}, "run", pick(0)), el("label", {}, "side by side with", pick(1)),
+      el("button", { class: "plain", onclick: () => startFrom("average") }, "average face"),
+      el("button", { class: "plain", id: "from-sample", onclick: () => startFrom(`sample:${seed.value}`) }, "prior sample"), seed,
+      el("button", { class: "plain", onclick: () => { Object.keys(values).forEach((k) => { values[k] = 0; }); view.querySelectorAll("input[type=range]").forEach((r) => { r.value = 0; r.dispatchEvent(new Event("input")); }); } }, "reset sliders")),
+    drop,
+    el("div", { class: "row", id: "faces" }, ids.map((id, k) => el("figure", { class: "card" }, faces[k], el("figcaption", {}, runLabel(id))))));
+  const named = el("div", { class: "sliders", id: "attributes" },
+    names.length ? names.map((n) => slider(n, n.replace(/_/g, " "), null)) : el("p", { class: "muted" }, "No named attributes for these runs yet: `vaekit attributes RUN --labels FILE` finds them (the built-in faces ship their labels)."));
+  const principal = el("div", { class: "sliders", id: "principal" }, Array.from({ length: pcs }, (_, i) => {
+    const d = infos[0].principal[i];
+    const ends = d ? [el("img", { class: "pix end", src: d.ends[0], title: "two standard deviations below" }), el("img", { class: "pix end", src: d.ends[1], title: "two standard deviations above" })] : null;
+    return slider(`pc${i + 1}`, `PC${i + 1}` + (d ? ` (${(100 * d.share).toFixed(0)}%)` : ""), ends);
+  }));
+  view.append(el("div", { class: "card" }, el("h2", {}, "Named attributes"), named),
+    el("div", { class: "card" }, el("h2", {}, "Main directions of the codes"), principal));
+  await startFrom(state.from && state.from !== "photo" ? state.from : "average");
+  window.vaekit.describe = { ids, names, values };
 }
 
 // ---------------------------------------------------------------- playground
