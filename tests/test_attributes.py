@@ -13,7 +13,7 @@ from PIL import Image
 
 from vaekit.datasets.labels import builtin_labels, read_labels
 from vaekit.errors import VaekitError
-from vaekit.tasks.attributes import attribute_groups, balanced_accuracy, fit_probe, held_out_split
+from vaekit.tasks.attributes import attribute_groups, balanced_accuracy, fit_probe, fold_of, held_out_logits
 
 
 def test_the_orl_faces_ship_labels_for_every_picture():
@@ -74,8 +74,10 @@ def test_groups_probe_and_split():
     codes[:, 2] += 1.5 * has  # the attribute lies along z2 (of a code with shifted, uneven scales)
     w, b = fit_probe(codes, has, seed=0)
     assert np.argmax(np.abs(w)) == 2 and balanced_accuracy(codes @ w + b, has) > 0.7
-    held = held_out_split(has, seed=0)
-    assert abs(held[has].mean() - 0.25) < 0.02 and abs(held[~has].mean() - 0.25) < 0.02
+    fold = fold_of(has, seed=0)
+    for k in range(4):  # each fold a quarter of each group
+        assert abs((fold[has] == k).mean() - 0.25) < 0.02 and abs((fold[~has] == k).mean() - 0.25) < 0.01
+    assert 0.65 < balanced_accuracy(held_out_logits(codes, has, seed=0), has) < 0.95
     assert balanced_accuracy(np.where(has, 1.0, -1.0), has) == 1.0
     assert balanced_accuracy(np.ones(400), has) == 0.5  # all "has it": half right on balance
 
@@ -87,7 +89,7 @@ def test_attributes_of_a_face_run_walk_describe_and_refuse(face_run, tmp_path):
     found = json.loads((run / "attributes.json").read_text())
     assert list(found["attributes"]) == ["glasses", "facial_hair", "woman"]
     glasses = found["attributes"]["glasses"]
-    assert len(glasses["direction"]) == 16 and glasses["held_out"]["images"] == 100
+    assert len(glasses["direction"]) == 16 and glasses["held_out"]["folds"] == 4
     assert Image.open(run / "attributes.png").size[1] > 3 * 32
 
     from vaekit.run import Run
