@@ -87,6 +87,15 @@ def test_decoding_follows_the_code(client):
     assert np.array_equal(near, decoded([0.0, 0.0]))  # inference mode: the same code, the same image
 
 
+def test_a_prior_code_is_the_runs_own_seeded_draw(client, pair):
+    from vaekit.run import Run
+
+    c, ids = client
+    got = [c.get(f"/api/runs/{ids['vae']}/prior/{seed}", headers=AUTH).json()["code"] for seed in (3, 3, 4)]
+    assert len(got[0]) == 2 and got[0] == got[1] and got[0] != got[2]
+    assert got[0] == pytest.approx(Run(pair[0] / "vae").codes(1, "prior", 3)[0].tolist())
+
+
 def test_playground_on_an_upload(client):
     c, ids = client
     up = c.post(f"/api/runs/{ids['vae']}/upload", content=png_bytes(50, 31, "RGBA"), headers=AUTH)

@@ -186,6 +186,14 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         run = loaded(request)
         return JSONResponse(await run_in_threadpool(run.describe))
 
+    @endpoint
+    async def prior_code(request: Request):
+        """One code drawn from the run's own prior (its ``prior`` sampler) with a seed."""
+        run = loaded(request)
+        seed = request.path_params["seed"]
+        code = await run_in_threadpool(lambda: run.run.codes(1, "prior", seed)[0].tolist())
+        return JSONResponse({"code": code})
+
     # ------------------------------------------------------------------ playground
     @endpoint
     async def upload(request: Request):
@@ -312,6 +320,7 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         Route("/api/runs/{rid}/test/{index:int}.png", test_image),
         Route("/api/runs/{rid}/traverse/{dim:int}.png", traversal),
         Route("/api/runs/{rid}/describe", describe),
+        Route("/api/runs/{rid}/prior/{seed:int}", prior_code),
         Route("/api/runs/{rid}/upload", upload, methods=["POST"]),
         Route("/api/runs/{rid}/play", play, methods=["POST"]),
         Route("/api/runs/{rid}/interpolate", interpolate, methods=["POST"]),

@@ -162,7 +162,6 @@ def find_attributes(run, labels: str | None = None, seed: int = 0, log=print) ->
     table = read_labels(labels)
     model = run.model
     result = find_directions(model, labelled_images(run, table), table, seed)
-    result["source"] = str(labels)
     names = list(result["attributes"])
     strips = torch.cat([attribute_walk(model, result, n, steps=len(WALK)) for n in names])
     tags = [f"{n} (held-out {a['held_out']['balanced_accuracy']:.2f})"

@@ -341,11 +341,6 @@ async function exploreView(arg) {
 // ---------------------------------------------------------------- describe (the sketch artist)
 // #/describe/ID[,ID2]/STATE: the state (start, slider positions) lives in the URL, so a face can
 // be bookmarked or sent. STATE: from=average|sample:SEED|test:INDEX & one NAME=VALUE per moved slider.
-function seededNormals(seed, n) {  // mulberry32 + Box-Muller: the same "prior sample" in every browser
-  let a = seed >>> 0;
-  const u = () => { a = (a + 0x6D2B79F5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296; };
-  return Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u()));
-}
 async function describeView(arg) {
   if (!RUNS.length) { view.append(el("p", { class: "muted" }, "No runs yet.")); return; }
   const ids = (arg ? arg.split(",") : PAIR.length ? PAIR : [RUNS[0].id]).slice(0, 2);
@@ -387,7 +382,7 @@ async function describeView(arg) {
     const [kind, n] = from.split(":");
     await guarded(() => Promise.all(ids.map(async (id, k) => {
       const d = infos[k];
-      if (kind === "sample") starts[k] = seededNormals(Number(n) || 0, d.latent_dim);
+      if (kind === "sample") starts[k] = (await api(`/api/runs/${id}/prior/${Number(n) || 0}`)).code;
       else if (kind === "test") starts[k] = (await api(`/api/runs/${id}/play`, { source: { test: Number(n) || 0 } })).code;
       else starts[k] = d.centre.slice();
     })));
