@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 
+from vaekit.objectives.detail import ssim
 from vaekit.tasks.metrics import (
     effective_classes,
     frechet_distance,
     frechet_from_stats,
     latent_stats,
     psnr,
-    ssim,
 )
 
 

@@ -1,7 +1,8 @@
 """Per-image reconstruction terms; the objectives that combine them are the other files of this package.
 
 Units: BCE terms are nats per image (a Bernoulli likelihood of pixels in [0, 1]); MSE terms are
-the summed squared error per image.
+the summed squared error per image, L1 terms the summed absolute error (a Laplace likelihood up to
+its scale: less blur than MSE, which averages plausible details away).
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ def reconstruction(logits: torch.Tensor, target: torch.Tensor, kind: str) -> tor
 
     ``target`` broadcasts against ``logits``, so (S, B, C, H, W) logits of S samples per image
     take (B, C, H, W) targets. bce is computed on logits (stable, and cheaper than sigmoid +
-    BCE); mse compares sigmoid(logits) with the target.
+    BCE); mse and l1 compare sigmoid(logits) with the target.
     """
     target = target.expand_as(logits)
     if kind == "bce":
         err = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     elif kind == "mse":
         err = (torch.sigmoid(logits) - target).pow(2)
+    elif kind == "l1":
+        err = (torch.sigmoid(logits) - target).abs()
     else:
         raise ValueError(f"unknown reconstruction loss '{kind}'; choose from {RECON_LOSSES}")
     return err.flatten(-3).sum(-1)
@@ -34,4 +37,6 @@ def reconstruction_sum(logits: torch.Tensor, target: torch.Tensor, kind: str) ->
     target = target.expand_as(logits)
     if kind == "bce":
         return F.binary_cross_entropy_with_logits(logits, target, reduction="sum")
+    if kind == "l1":
+        return F.l1_loss(torch.sigmoid(logits), target, reduction="sum")
     return F.mse_loss(torch.sigmoid(logits), target, reduction="sum")

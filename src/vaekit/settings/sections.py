@@ -30,7 +30,7 @@ BINARIZE = ("none", "dynamic", "static")  # see vaekit.datasets.binarize
 PRECISIONS = ("auto", "32", "bf16", "16")
 LEGACY_PRECISIONS = {"32-true": "32", "bf16-mixed": "bf16", "16-mixed": "16"}
 ACCELERATORS = ("auto", "cpu", "cuda", "mps")
-RECON_LOSSES = ("bce", "mse")  # see vaekit.objectives.losses
+RECON_LOSSES = ("bce", "mse", "l1")  # see vaekit.objectives.losses
 
 
 @dataclass
@@ -88,7 +88,8 @@ class OptimSettings:
     objective: str | None = setting(None, "Training objective (default: the model kind's own, else elbo); see "
                                     "`vaekit models`.",
                                     choices=OBJECTIVES)
-    loss: str = setting("bce", "Reconstruction term.", choices=RECON_LOSSES)
+    loss: str = setting("bce", "Reconstruction term: bce (Bernoulli), mse or l1 (summed over pixels).",
+                        choices=RECON_LOSSES)
     beta: float = weight(1.0, "Weight of the KL term (1 = the ELBO).")
     k: int = setting(1, "Posterior samples per image per step (iwae: the bound's k).",
                      check=int_in(1), expected="an integer >= 1", flag="--k")

@@ -222,8 +222,11 @@ def verdict(result: dict) -> str:
             f"the {bad}'s in the reference classifier's feature space (Fréchet distance "
             f"{g['frechet_prior']:.1f} vs {w['frechet_prior']:.1f}; classifier confidence "
             f"{g['confidence_prior']:.0%} vs {w['confidence_prior']:.0%}), while their reconstructions "
-            f"score {g['frechet_recon']:.1f} vs {w['frechet_recon']:.1f}: both reconstruct, but only "
-            f"random points of the {good} decode into images like the data."
+            f"score {g['frechet_recon']:.1f} vs {w['frechet_recon']:.1f}: "
+            + (f"both reconstruct, but only random points of the {good} decode into images like the data."
+               if w["frechet_recon"] >= 0.5 * g["frechet_recon"] else
+               f"the {bad} reconstructs far better, but its random points decode less like the data "
+               "(its codes stray from the prior's mass; a sampler fitted to them, `--sampler gmm`, helps).")
         )
         k = len(g["class_shares_prior"])
         top = max(range(k), key=lambda c: w["class_shares_prior"][c])

@@ -6,7 +6,8 @@ import torch
 
 from vaekit.datasets import check_batch
 from vaekit.datasets.corrupt import Corruption
-from vaekit.tasks.metrics import psnr, ssim
+from vaekit.objectives.detail import ssim
+from vaekit.tasks.metrics import psnr
 
 MAX_PSNR_MSE = 1e-10  # identical images would give +inf dB; cap at 100 dB for averaging
 

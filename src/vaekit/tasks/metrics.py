@@ -1,10 +1,9 @@
-"""Metrics as pure functions over tensors: Fréchet distance, latent-space statistics, and image
-fidelity (PSNR, SSIM)."""
+"""Metrics as pure functions over tensors: Fréchet distance, latent-space statistics, and PSNR
+(SSIM, also a training term, is in vaekit.objectives.detail)."""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 
 def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
@@ -76,38 +75,3 @@ def psnr(a: torch.Tensor, b: torch.Tensor, min_mse: float = 0.0) -> torch.Tensor
     """
     mse = (a.double() - b.double()).pow(2).flatten(1).mean(1)
     return 10 * torch.log10(1.0 / mse.clamp(min=min_mse))
-
-
-def _gaussian_taps(size: int, sigma: float) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
-    g = torch.exp(-(x**2) / (2 * sigma**2))
-    return g / g.sum()  # (size,), sums to 1
-
-
-def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5,
-         chunk: int = 2048) -> torch.Tensor:
-    """Structural similarity per image (Wang et al. 2004), for pixel values in [0, 1].
-
-    a, b: (N, C, H, W) -> (N,). The standard setting: an 11x11 Gaussian window with sigma 1.5,
-    K1 = 0.01, K2 = 0.03, the SSIM map averaged over the positions where the window fits
-    (images smaller than the window use a window of their size) and over channels. The window is
-    separable, so the five local moments are two 1-D passes over ``chunk`` images at a time.
-    """
-    n, c, h, w = a.shape
-    size = min(window, h, w)
-    g = _gaussian_taps(size, sigma).to(a.device)
-    rows, cols = g.view(1, 1, size, 1), g.view(1, 1, 1, size)
-    c1, c2 = 0.01**2, 0.03**2
-    out = []
-    for s in range(0, n, chunk):
-        x, y = a[s : s + chunk].float(), b[s : s + chunk].float()
-        m = len(x)
-        # (m, 5, C, H, W) -> one grey plane per moment and channel, blurred with the same window
-        planes = torch.stack([x, y, x * x, y * y, x * y], 1).reshape(-1, 1, h, w)
-        blurred = F.conv2d(F.conv2d(planes, rows), cols).view(m, 5, c, h - size + 1, w - size + 1)
-        mu_x, mu_y, xx, yy, xy = blurred.unbind(1)
-        var_x, var_y, cov = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
-        smap = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
-            (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-        out.append(smap.flatten(1).mean(1).double())
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)

@@ -304,7 +304,10 @@ class _Trainer:
 
     def _step_own(self, loss: torch.Tensor) -> None:
         """Step the objective's own network on its loss (the model's loss left gradients on it
-        too: they are cleared first, so only its own loss moves it)."""
+        too: they are cleared first, so only its own loss moves it). A loss without gradients is
+        a step the objective left its network out of (a warm-up): nothing moves, Adam counts none."""
+        if not loss.requires_grad:
+            return
         net, optimizer = self.own
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

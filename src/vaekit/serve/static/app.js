@@ -430,7 +430,7 @@ async function describeView(arg) {
   view.append(el("div", { class: "card" }, el("h2", {}, "Named attributes"), named),
     el("div", { class: "card" }, el("h2", {}, "Main directions of the codes"), principal));
   await startFrom(state.from && state.from !== "photo" ? state.from : "average");
-  window.vaekit.describe = { ids, names, values };
+  window.vaekit.describe = { ids, names, values, starts };
 }
 
 // ---------------------------------------------------------------- playground
