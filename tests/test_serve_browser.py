@@ -350,6 +350,6 @@ def test_the_describe_view_moves_two_faces_and_keeps_its_state_in_the_url(page, 
                              f"document.querySelector('img.face').src !== {shown!r} && {loaded}")
         # the start is the run's own seeded prior draw (the 3-epoch fixture uses a few of its 16
         # dimensions, so its faces can decode to the same pixels: the code is what is compared)
-        prior = Run.open(runs / "a").codes(1, "prior", 0)[0]
-        assert pg.evaluate("window.vaekit.describe.starts[0]") == pytest.approx(prior.tolist(), abs=1e-5)
+        prior = Run.open(runs / "a").codes(1, "prior", 0)[0].tolist()
+        pg.wait_for_function(f"window.vaekit.describe.starts[0].every((v, i) => Math.abs(v - {prior}[i]) < 1e-5)")
         assert not errors

@@ -378,7 +378,6 @@ async function describeView(arg) {
     });
   };
   async function startFrom(from) {
-    state.from = from;
     const [kind, n] = from.split(":");
     await guarded(() => Promise.all(ids.map(async (id, k) => {
       const d = infos[k];
@@ -386,6 +385,7 @@ async function describeView(arg) {
       else if (kind === "test") starts[k] = (await api(`/api/runs/${id}/play`, { source: { test: Number(n) || 0 } })).code;
       else starts[k] = d.centre.slice();
     })));
+    state.from = from;  // only now: the URL never names a start the faces are not drawn from
     render();
   }
   async function fromPhoto(f) {
