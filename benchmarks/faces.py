@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from _results import HERE, machine, publish
 from PIL import Image
+from speed_conv import celeba_like
 
 from vaekit.datasets import to_float
 
@@ -66,18 +67,8 @@ def build_rgb_faces(folder: Path, seed: int = 0) -> Path:
     faces, people = np.asarray(data.train.images)[:, 0], data.train.all_labels().numpy()
     rng = np.random.default_rng(seed)
     for i, (grey, person) in enumerate(zip(faces, people, strict=True)):
-        scale = rng.uniform(1.9, 2.3)
-        big = np.asarray(Image.fromarray(grey).resize((int(92 * scale), int(112 * scale)),
-                                                       Image.Resampling.BILINEAR), np.float32)
-        tint = rng.uniform(0.6, 1.0, 3) * np.array([1.0, 0.85, 0.75])
-        rgb = np.clip(big[..., None] * tint + rng.uniform(-15, 15), 0, 255).astype(np.uint8)
-        canvas = np.full((218, 178, 3), rng.integers(40, 200, 3), np.uint8)
-        h, w = min(218, rgb.shape[0]), min(178, rgb.shape[1])
-        dy = int(np.clip((218 - h) // 2 + rng.integers(-12, 13), 0, 218 - h))
-        dx = int(np.clip((178 - w) // 2 + rng.integers(-12, 13), 0, 178 - w))
-        canvas[dy : dy + h, dx : dx + w] = rgb[:h, :w]
         (folder / f"p{person:02d}").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(canvas).save(folder / f"p{person:02d}" / f"{i:03d}.jpg", quality=90)
+        Image.fromarray(celeba_like(grey, rng)).save(folder / f"p{person:02d}" / f"{i:03d}.jpg", quality=90)
     return folder
 
 

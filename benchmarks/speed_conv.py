@@ -51,19 +51,24 @@ def build_faces(folder: Path, n: int, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        grey = Image.fromarray(faces[i % len(faces)])
-        scale = rng.uniform(1.9, 2.3)
-        size = (int(92 * scale), int(112 * scale))
-        big = np.asarray(grey.resize(size, Image.Resampling.BILINEAR), np.float32)
-        tint = rng.uniform(0.6, 1.0, 3) * np.array([1.0, 0.85, 0.75])  # skin-like, varied
-        rgb = np.clip(big[..., None] * tint + rng.uniform(-15, 15), 0, 255).astype(np.uint8)
-        canvas = np.full((218, 178, 3), rng.integers(40, 200, 3), np.uint8)
-        h, w = min(218, rgb.shape[0]), min(178, rgb.shape[1])
-        dy = int(np.clip((218 - h) // 2 + rng.integers(-12, 13), 0, 218 - h))
-        dx = int(np.clip((178 - w) // 2 + rng.integers(-12, 13), 0, 178 - w))
-        canvas[dy : dy + h, dx : dx + w] = rgb[:h, :w]
-        Image.fromarray(canvas).save(folder / f"{i:06d}.jpg", quality=90)
+        Image.fromarray(celeba_like(faces[i % len(faces)], rng)).save(folder / f"{i:06d}.jpg", quality=90)
     return folder
+
+
+def celeba_like(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One ORL face (112, 92) uint8 as a CelebA-size RGB picture (218, 178, 3): resized by a random
+    scale, tinted by a random skin-like colour, shifted by up to 12 pixels on a plain background."""
+    scale = rng.uniform(1.9, 2.3)
+    size = (int(92 * scale), int(112 * scale))
+    big = np.asarray(Image.fromarray(grey).resize(size, Image.Resampling.BILINEAR), np.float32)
+    tint = rng.uniform(0.6, 1.0, 3) * np.array([1.0, 0.85, 0.75])  # skin-like, varied
+    rgb = np.clip(big[..., None] * tint + rng.uniform(-15, 15), 0, 255).astype(np.uint8)
+    canvas = np.full((218, 178, 3), rng.integers(40, 200, 3), np.uint8)
+    h, w = min(218, rgb.shape[0]), min(178, rgb.shape[1])
+    dy = int(np.clip((218 - h) // 2 + rng.integers(-12, 13), 0, 218 - h))
+    dx = int(np.clip((178 - w) // 2 + rng.integers(-12, 13), 0, 178 - w))
+    canvas[dy : dy + h, dx : dx + w] = rgb[:h, :w]
+    return canvas
 
 
 def run_tutorial(folder: Path, epochs: int, seed: int) -> dict:

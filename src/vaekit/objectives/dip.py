@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from vaekit.objectives.losses import reconstruction_sum
-from vaekit.objectives.objective import Batch, Objective, kl_term, variational
+from vaekit.objectives.objective import Batch, Objective, kl_term, one_code, variational
 from vaekit.registry import OBJECTIVES
 from vaekit.settings import non_negative, setting, weight
 
@@ -49,6 +49,6 @@ def dip(model, batch: Batch, s) -> dict:
 
 
 OBJECTIVES["dip"] = Objective(
-    dip, rules=lambda s: [variational(s), (s.k == 1, "k", "1", s.k)], settings=DIPSettings,
+    dip, rules=lambda s: [variational(s), one_code(s)], settings=DIPSettings,
     about="recon + beta * KL + lambda_od * off-diagonal^2 + lambda_d * (diagonal - 1)^2 of the codes' "
           "covariance: DIP-VAE-I/II (Kumar et al. 2018)")

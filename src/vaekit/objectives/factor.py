@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaekit.objectives.losses import reconstruction_sum
-from vaekit.objectives.objective import Batch, Objective, kl_term, variational
+from vaekit.objectives.objective import Batch, Objective, kl_term, one_code, variational
 from vaekit.registry import OBJECTIVES
 from vaekit.settings import int_in, setting, weight
 
@@ -81,7 +81,7 @@ def discriminator(model, s) -> tuple[nn.Module, torch.optim.Optimizer]:
 
 
 OBJECTIVES["factor"] = Objective(
-    factor, rules=lambda s: [variational(s), (s.k == 1, "k", "1", s.k)], settings=FactorSettings,
+    factor, rules=lambda s: [variational(s), one_code(s)], settings=FactorSettings,
     network=discriminator, network_loss="discriminator",
     about="recon + beta * KL + factor_gamma * total correlation, estimated by a discriminator trained beside "
           "the model: FactorVAE (Kim & Mnih 2018)")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from vaekit.objectives.losses import reconstruction_sum
-from vaekit.objectives.objective import Batch, Objective, kl_term
+from vaekit.objectives.objective import Batch, Objective, kl_term, one_code
 from vaekit.registry import KERNELS, OBJECTIVES
 from vaekit.settings import setting, weight
 
@@ -90,7 +90,7 @@ class MMDSettings:
 
 # against a learnt prior (vamp) the MMD would chase a target that chases the codes back
 OBJECTIVES["mmd"] = Objective(
-    mmd, rules=lambda s: [(s.k == 1, "k", "1", s.k), (s.prior == "normal", "prior", "normal", s.prior)],
+    mmd, rules=lambda s: [one_code(s), (s.prior == "normal", "prior", "normal", s.prior)],
     settings=MMDSettings,
     about="recon + beta * KL + mmd_weight * MMD(q(z), p(z)): MMD-VAE / InfoVAE (Zhao et al. 2019) with "
           "--beta 0, WAE-MMD (Tolstikhin et al. 2018)")

@@ -88,6 +88,11 @@ def variational(s) -> tuple:
             "a variational model (vae or cvae)", s.model)
 
 
+def one_code(s) -> tuple:
+    """A rule: one code per image (``--k 1``); only the importance-weighted bound takes more."""
+    return (s.k == 1, "k", "1", s.k)
+
+
 def terms_of(objective: Objective, network=None) -> Callable[..., dict]:
     """The objective as ``(model, batch, settings) -> terms``, with its own network bound in."""
     if objective.network is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vaekit.objectives.losses import reconstruction_sum
-from vaekit.objectives.objective import Batch, Objective, variational
+from vaekit.objectives.objective import Batch, Objective, one_code, variational
 from vaekit.registry import OBJECTIVES
 from vaekit.settings import weight
 
@@ -32,7 +32,7 @@ class RAESettings:
 
 OBJECTIVES["rae"] = Objective(
     rae, rules=lambda s: [(not variational(s)[0], "model", "a deterministic model (ae)", s.model),
-                          (s.k == 1, "k", "1", s.k)],
+                          one_code(s)],
     settings=RAESettings,
     about="recon + beta * |z|^2 / 2 + decoder_l2 * |decoder weights|^2: the regularised deterministic AE, "
           "RAE-L2 (Ghosh et al. 2020); sample it with --sampler gmm")

@@ -23,7 +23,7 @@ from torch import nn
 
 from vaekit.objectives.detail import focal_frequency, ms_ssim
 from vaekit.objectives.losses import reconstruction_sum
-from vaekit.objectives.objective import Batch, Objective, kl_term, variational
+from vaekit.objectives.objective import Batch, Objective, kl_term, one_code, variational
 from vaekit.registry import OBJECTIVES
 from vaekit.settings import int_in, setting, weight
 
@@ -136,7 +136,7 @@ def patch_discriminator(model, s) -> tuple[nn.Module, torch.optim.Optimizer]:
 
 
 OBJECTIVES["sharp"] = Objective(
-    sharp, rules=lambda s: [variational(s), (s.k == 1, "k", "1", s.k)], settings=SharpSettings,
+    sharp, rules=lambda s: [variational(s), one_code(s)], settings=SharpSettings,
     network=patch_discriminator, network_loss="discriminator",
     about="recon + focal frequency loss + MS-SSIM + beta * KL + an adaptive PatchGAN term after a warm-up: "
           "sharp faces without downloaded weights (Jiang et al. 2021; Wang et al. 2003; Esser et al. 2021)")

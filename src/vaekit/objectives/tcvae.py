@@ -21,7 +21,7 @@ import torch
 
 from vaekit.models.posterior import gaussian_log_density
 from vaekit.objectives.losses import reconstruction_sum
-from vaekit.objectives.objective import Batch, Objective, kl_term, variational
+from vaekit.objectives.objective import Batch, Objective, kl_term, one_code, variational
 from vaekit.registry import OBJECTIVES
 from vaekit.settings import weight
 
@@ -69,6 +69,6 @@ class TCVAESettings:
 
 
 OBJECTIVES["tcvae"] = Objective(
-    tcvae, rules=lambda s: [variational(s), (s.k == 1, "k", "1", s.k)], settings=TCVAESettings,
+    tcvae, rules=lambda s: [variational(s), one_code(s)], settings=TCVAESettings,
     about="recon + beta * (MI + dimension-wise KL) + tc_weight * total correlation: beta-TCVAE "
           "(Chen et al. 2018)")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from vaekit.objectives.losses import reconstruction_sum
-from vaekit.objectives.objective import Batch, Objective
+from vaekit.objectives.objective import Batch, Objective, one_code
 from vaekit.registry import OBJECTIVES
 from vaekit.settings import weight
 
@@ -35,6 +35,6 @@ class VQSettings:
 
 
 OBJECTIVES["vq"] = Objective(
-    vq, rules=lambda s: [(s.model == "vqvae", "model", "vqvae", s.model), (s.k == 1, "k", "1", s.k)],
+    vq, rules=lambda s: [(s.model == "vqvae", "model", "vqvae", s.model), one_code(s)],
     settings=VQSettings,
     about="recon + commitment * |z_e - sg(z_q)|^2, codebook by EMA: VQ-VAE (van den Oord et al. 2017)")
