@@ -30,7 +30,8 @@ demo: install
 
 # the seeds' face VAE (Conv-BN-LeakyReLU, upsample decoder, latent 500, one-cycle) on the built-in
 # faces at 128x128, trained twice: plain MSE, and the sharp objective (L1 + focal frequency +
-# MS-SSIM); their attribute directions, and one report comparing the two (~7 min on 2 cores)
+# MS-SSIM); their attribute directions, and one report comparing the two (4 min on 2 AMD EPYC cores,
+# about 2 more the first time, when the identity classifier the report uses is trained and cached)
 FACE_EPOCHS ?= 40
 FACE_VAE := --data orl-faces --backbone conv --image-size 128 --latent-dim 500 --epochs $(FACE_EPOCHS)
 demo-faces: install
