@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaekit.objectives.losses import reconstruction_sum
-from vaekit.objectives.objective import Batch, Objective, kl_term, one_code, variational
+from vaekit.objectives.objective import Batch, Objective, kl_term, one_code, trained_beside, variational
 from vaekit.registry import OBJECTIVES
 from vaekit.settings import int_in, setting, weight
 
@@ -76,8 +76,7 @@ def factor(model, batch: Batch, s, discriminator: Discriminator) -> dict:
 
 def discriminator(model, s) -> tuple[nn.Module, torch.optim.Optimizer]:
     """The objective's own network and its optimizer, for a model of ``model.latent_dim``."""
-    net = Discriminator(model.latent_dim, s.discriminator_width).to(next(model.parameters()).device)
-    return net, torch.optim.Adam(net.parameters(), lr=s.discriminator_lr, betas=(0.5, 0.9))
+    return trained_beside(model, Discriminator(model.latent_dim, s.discriminator_width), s.discriminator_lr)
 
 
 OBJECTIVES["factor"] = Objective(

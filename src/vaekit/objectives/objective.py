@@ -88,6 +88,13 @@ def variational(s) -> tuple:
             "a variational model (vae or cvae)", s.model)
 
 
+def trained_beside(model, net: torch.nn.Module, lr: float) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """An objective's own network on the model's device, with the Adam of adversarial training
+    (betas 0.5, 0.9: Kim & Mnih's and the latent-diffusion autoencoder's), as ``network`` returns."""
+    net = net.to(next(model.parameters()).device)
+    return net, torch.optim.Adam(net.parameters(), lr=lr, betas=(0.5, 0.9))
+
+
 def one_code(s) -> tuple:
     """A rule: one code per image (``--k 1``); only the importance-weighted bound takes more."""
     return (s.k == 1, "k", "1", s.k)

@@ -23,7 +23,7 @@ from torch import nn
 
 from vaekit.objectives.detail import focal_frequency, ms_ssim
 from vaekit.objectives.losses import reconstruction_sum
-from vaekit.objectives.objective import Batch, Objective, kl_term, one_code, variational
+from vaekit.objectives.objective import Batch, Objective, kl_term, one_code, trained_beside, variational
 from vaekit.registry import OBJECTIVES
 from vaekit.settings import int_in, setting, weight
 
@@ -131,8 +131,7 @@ def sharp(model, batch: Batch, s, discriminator: PatchDiscriminator) -> dict:
 def patch_discriminator(model, s) -> tuple[nn.Module, torch.optim.Optimizer]:
     """The objective's own network and its optimizer, for images of the model's shape."""
     c, h, w = model.config.image_shape
-    net = PatchDiscriminator(c, min(h, w), s.patch_width, s.patch_layers).to(next(model.parameters()).device)
-    return net, torch.optim.Adam(net.parameters(), lr=s.patch_lr, betas=(0.5, 0.9))
+    return trained_beside(model, PatchDiscriminator(c, min(h, w), s.patch_width, s.patch_layers), s.patch_lr)
 
 
 OBJECTIVES["sharp"] = Objective(
