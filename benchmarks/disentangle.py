@@ -2,10 +2,11 @@
 capacity-annealed VAE on a factor grid, every metric of `vaekit evaluate --disentanglement`, over
 seeds, beside the published dSprites figures.
 
-Every model gets the same network (disentanglement_lib's: four stride-2 convolutions of 32, 32,
-64, 64 channels, a 256-unit layer, 10 latents, Bernoulli decoder) and the same budget, stated as
-training images seen (--images; the CPU minutes it took are reported beside each row). Results
-accumulate in disentangle.json: a (grid, model, seed, budget) already there is not run again.
+Every model gets the same network (disentanglement_lib's, vaekit's dlib backbone: four 4x4
+stride-2 convolutions of 32, 32, 64, 64 channels, a 256-unit layer, 10 latents, a
+transposed-convolution Bernoulli decoder) and the same budget, stated as training images seen
+(--images; the CPU minutes it took are reported beside each row). Results accumulate in
+disentangle.json: a (grid, backbone, model, seed, budget) already there is not run again.
 
     python benchmarks/disentangle.py                               # dsprites-like-32, 3 seeds
     python benchmarks/disentangle.py --images 300000 --seeds 0     # a quick look
@@ -39,7 +40,8 @@ MODELS = {
     "dip-vae-ii": ["--objective", "dip", "--dip-type", "ii", "--dip-od", "10"],
     "annealed-vae": ["--beta", "1000", "--capacity", "25"],  # Burgess et al.: gamma 1000, C -> 25 nats
 }
-NETWORK = ["--backbone", "conv", "--channels", "32,32,64,64", "--latent-dim", "10", "--loss", "bce",
+BACKBONE = "dlib"  # rows before it existed used the conv backbone (3x3 Conv-BN, upsampling decoder)
+NETWORK = ["--backbone", BACKBONE, "--channels", "32,32,64,64", "--latent-dim", "10", "--loss", "bce",
            "--lr", "1e-4", "--lr-schedule", "constant", "--batch-size", "64"]
 # InfoGAN-CR (ICML 2020), Table 1: dSprites, collected from the original papers
 PUBLISHED = {"vae": {"mig": 0.10, "factor_vae": 0.63}, "beta-vae": {"mig": 0.21, "factor_vae": 0.63},
@@ -64,27 +66,32 @@ def run_one(grid: str, model: str, seed: int, images: int, fast: bool, root: Pat
                 "-n", "1000", "--no-progress", *(["--fast"] if fast else [])]
     subprocess.run(evaluate, check=True, stdout=subprocess.DEVNULL)
     scores = Run(out).eval["disentanglement"]
-    return {"grid": grid, "model": model, "seed": seed, "images": epochs * round(n_train), "epochs": epochs,
+    return {"grid": grid, "backbone": BACKBONE, "model": model, "seed": seed,
+            "images": epochs * round(n_train), "epochs": epochs,
             "train_minutes": minutes, "fast_metrics": fast, **{k: scores[k] for k in SCORES},
-            "protocol": scores["protocol"]}
+            "protocol": scores["protocol"], "machine": machine()}
 
 
 def render(rows: list[dict]) -> str:
     """The table: each model's median over seeds (and range) per metric, beside the published."""
-    lines = [f"Measured on {machine()}.", "",
-             "| grid | model | seeds | images | minutes | " + " | ".join(SCORES)
+    machines = sorted({r["machine"] for r in rows})
+    lines = ["Measured on " + "; and on ".join(machines) + " (the CPU column says which).", "",
+             "| grid | backbone | model | CPU | seeds | images | minutes | " + " | ".join(SCORES)
              + " | published MIG / FactorVAE |",
-             "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in SCORES) + " | --- |"]
+             "| --- | --- | --- | --- | --- | --- | --- | " + " | ".join("---" for _ in SCORES) + " | --- |"]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["grid"], r["model"], r["images"], r["fast_metrics"]), []).append(r)
-    for (grid, model, images, fast), rs in sorted(groups.items()):
+        key = (r["grid"], r.get("backbone", "conv"), r["model"], r["machine"].split(" (")[0], r["images"],
+               r["fast_metrics"])
+        groups.setdefault(key, []).append(r)
+    for (grid, backbone, model, cpu, images, fast), rs in sorted(groups.items()):
         def cell(k, rs=rs):
             vals = [r[k] for r in rs]
             med = statistics.median(vals)
             return f"{med:.2f}" if len(vals) == 1 else f"{med:.2f} ({min(vals):.2f}-{max(vals):.2f})"
         pub = PUBLISHED.get(model, {})
-        lines.append(f"| {grid}{' (--fast metrics)' if fast else ''} | {model} | {len(rs)} | {images:,} | "
+        lines.append(f"| {grid}{' (--fast metrics)' if fast else ''} | {backbone} | {model} | {cpu} | "
+                     f"{len(rs)} | {images:,} | "
                      f"{statistics.median(r['train_minutes'] for r in rs):.1f} | "
                      + " | ".join(cell(k) for k in SCORES)
                      + f" | {pub.get('mig', '-')} / {pub.get('factor_vae', '-')} |")
@@ -93,6 +100,19 @@ def render(rows: list[dict]) -> str:
     if any(len(rs) < 3 for rs in groups.values()):
         lines.append("Rows with fewer than 3 seeds are a first look at a small budget, not the leaderboard.")
     return "\n".join(lines)
+
+
+def load_rows() -> list[dict]:
+    """The rows measured so far, each with the machine line it was measured on (rows from before
+    that was kept per row take the file's)."""
+    if not RESULTS.exists():
+        return []
+    data = json.loads(RESULTS.read_text())
+    cpu = data.get("cpu")
+    legacy = (f"{cpu['model']} ({', '.join(f for f in cpu['flags'] if 'bf16' in f or 'amx' in f)}; "
+              f"auto = {'bf16' if cpu['native_bf16'] else 'float32'}); {cpu['threads']} threads; "
+              f"torch {cpu['torch']}") if cpu else machine()
+    return [{"machine": legacy, **r} for r in data["rows"]]
 
 
 def main() -> None:
@@ -104,18 +124,19 @@ def main() -> None:
     p.add_argument("--metrics", choices=["fast", "dlib"], default="fast")
     p.add_argument("--render", action="store_true", help="only rewrite the table from the JSON")
     a = p.parse_args()
-    rows = json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
+    rows = load_rows()
     if not a.render:
         with tempfile.TemporaryDirectory() as tmp:
             for model in a.models:
                 for seed in a.seeds:
-                    done = any(r["grid"] == a.grid and r["model"] == model and r["seed"] == seed
+                    done = any(r["grid"] == a.grid and r.get("backbone", "conv") == BACKBONE
+                               and r["model"] == model and r["seed"] == seed
                                and r["fast_metrics"] == (a.metrics == "fast")
                                and abs(r["images"] - a.images) < 0.6 * 184_320 for r in rows)
                     if done:
                         continue
                     rows.append(run_one(a.grid, model, seed, a.images, a.metrics == "fast", Path(tmp)))
-                    RESULTS.write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+                    publish("disentangle", render(rows), {"rows": rows})
     publish("disentangle", render(rows), {"rows": rows})
 
 

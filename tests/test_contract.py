@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import signal
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -45,12 +46,11 @@ RESUME_COMBOS += [("vae", "mlp", o, p) for p in PRIORS if p not in ("normal", "c
 
 
 def _latent(model: str, backbone: str, image_shape, channels, size: int) -> int:
-    """``size``, or for a VQ-VAE on a convolutional encoder the size its code grid fixes."""
-    if model != "vqvae" or backbone == "mlp":
+    """``size``, or for a VQ-VAE on an encoder that ends on a feature map the size its grid fixes."""
+    grid = getattr(BACKBONES[backbone], "grid", None)
+    if model != "vqvae" or grid is None:
         return size
-    from vaekit.models.backbones import conv_sizes
-
-    h, w = conv_sizes(*image_shape[1:], len(channels))[-1]
+    h, w = grid(SimpleNamespace(image_shape=image_shape, channels=channels))
     return h * w
 
 

@@ -108,6 +108,10 @@ class ModelConfig(EntryKnobs, ModelSettings):
                                "conv for large images)",
                                f"{math.prod(shape):,} pixels x {max(self.hidden):,} units")
         self._resolve_knobs()
+        size_problem = getattr(BACKBONES[self.backbone], "problem", None)
+        why = size_problem(self) if size_problem else None
+        if why:
+            raise SettingError("image_size", why, "x".join(map(str, shape[1:])))
         if self.model == "vqvae":
             from vaekit.models.vq import vq_problem
 

@@ -11,8 +11,9 @@ import math
 import torch
 from torch import nn
 
+from vaekit.models.dlib import dlib
 from vaekit.models.resnet import resnet
-from vaekit.models.shapes import conv_sizes, down_stride
+from vaekit.models.shapes import conv_grid, conv_sizes, down_stride
 from vaekit.registry import ACTIVATIONS, BACKBONES
 
 ACTIVATIONS.update({"relu": nn.ReLU, "tanh": nn.Tanh})
@@ -122,7 +123,10 @@ class ConvDecoder(nn.Module):
 
 # A backbone is one function: model config -> (encoder, decoder). The encoder maps (B, C, H, W) to
 # (B, F) and says F in ``out_features``; the decoder maps (B, latent_dim + num_classes) -- a
-# conditional model appends the one-hot label to the code -- to (B, C, H, W) logits.
+# conditional model appends the one-hot label to the code -- to (B, C, H, W) logits. Two optional
+# attributes of the function: ``grid(config) -> (h, w)``, the feature map an encoder ending on one
+# flattens (a VQ-VAE puts its code vectors there), and ``problem(config) -> str | None``, why an
+# image shape does not fit (checked when the model config is made).
 
 
 def mlp(cfg) -> tuple[nn.Module, nn.Module]:
@@ -138,4 +142,5 @@ def conv(cfg) -> tuple[nn.Module, nn.Module]:
     return ConvEncoder(cfg.image_shape, cfg.channels), ConvDecoder(cfg.image_shape, cfg.channels, code)
 
 
-BACKBONES.update({"mlp": mlp, "conv": conv, "resnet": resnet})
+conv.grid = resnet.grid = conv_grid
+BACKBONES.update({"mlp": mlp, "conv": conv, "resnet": resnet, "dlib": dlib})

@@ -21,3 +21,9 @@ def conv_sizes(height: int, width: int, n: int) -> list[tuple[int, int]]:
         h, w = sizes[-1]
         sizes.append(((h - 1) // 2 + 1, (w - 1) // 2 + 1))
     return sizes
+
+
+def conv_grid(config) -> tuple[int, int]:
+    """The (h, w) feature map a conv-grid encoder of ``config`` ends on: one halving per --channels
+    entry."""
+    return conv_sizes(*config.image_shape[1:], len(config.channels))[-1]

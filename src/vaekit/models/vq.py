@@ -144,15 +144,16 @@ class VQVAESettings:
 
 def vq_problem(config) -> str | None:
     """Why a model config cannot be a VQ-VAE (None: it can): the code must split into --code-dim
-    vectors, on the encoder's grid for a convolutional backbone."""
-    from vaekit.models.shapes import conv_sizes
+    vectors, on the encoder's grid for a backbone whose encoder ends on a feature map."""
+    from vaekit.registry import BACKBONES
 
     e, d = config.code_dim, config.latent_dim
-    if config.backbone == "mlp":
+    grid = getattr(BACKBONES[config.backbone], "grid", None)
+    if grid is None:
         if d % e:
             return f"a multiple of --code-dim {e} (the code is cut into vectors of {e})"
         return None
-    h, w = conv_sizes(*config.image_shape[1:], len(config.channels))[-1]
+    h, w = grid(config)
     if d != e * h * w:
         return (f"{e * h * w} for a VQ-VAE on the {config.backbone} backbone: its encoder's {h}x{w} "
                 f"grid x --code-dim {e}")
