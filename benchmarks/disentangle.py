@@ -48,6 +48,7 @@ PUBLISHED = {"vae": {"mig": 0.10, "factor_vae": 0.63}, "beta-vae": {"mig": 0.21,
              "factor-vae": {"mig": "0.40-0.43", "factor_vae": "0.82-0.83"}}
 SCORES = ("mig", "factor_vae", "beta_vae", "sap", "dci_disentanglement", "dci_completeness")
 RESULTS = HERE / "disentangle.json"
+FIGURE = HERE / "figures" / "disentangle.png"
 
 
 def run_one(grid: str, model: str, seed: int, images: int, fast: bool, root: Path) -> dict:
@@ -69,7 +70,9 @@ def run_one(grid: str, model: str, seed: int, images: int, fast: bool, root: Pat
     return {"grid": grid, "backbone": BACKBONE, "model": model, "seed": seed,
             "images": epochs * round(n_train), "epochs": epochs,
             "train_minutes": minutes, "fast_metrics": fast, **{k: scores[k] for k in SCORES},
-            "protocol": scores["protocol"], "machine": machine()}
+            "protocol": scores["protocol"], "machine": machine(),
+            # which factor each dimension carries, to read a score by
+            "captures": scores["captures"], "mutual_information": scores["mutual_information"]}
 
 
 def render(rows: list[dict]) -> str:
@@ -99,7 +102,53 @@ def render(rows: list[dict]) -> str:
               "(300,000 steps), from InfoGAN-CR's Table 1; the grid here is vaekit's own rendering."]
     if any(len(rs) < 3 for rs in groups.values()):
         lines.append("Rows with fewer than 3 seeds are a first look at a small budget, not the leaderboard.")
+    if figure(rows, FIGURE):
+        lines += ["", f"![MIG and FactorVAE score per model on the dlib backbone](figures/{FIGURE.name})"]
     return "\n".join(lines)
+
+
+def published(model: str, metric: str) -> tuple[float, float] | None:
+    """The published (low, high) of ``model``'s ``metric``, or None."""
+    value = PUBLISHED.get(model, {}).get(metric)
+    if value is None:
+        return None
+    low, _, high = str(value).partition("-")
+    return float(low), float(high or low)
+
+
+def figure(rows: list[dict], path: Path) -> bool:
+    """MIG and the FactorVAE score per model on the dlib backbone: a bar at the median over seeds,
+    a dot per seed, the published dSprites range as a black mark. False when no row is there."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r.get("backbone") == BACKBONE]
+    models = [m for m in MODELS if any(r["model"] == m for r in rows)]
+    if not models:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, metric, title in ((axes[0], "mig", "MIG"), (axes[1], "factor_vae", "FactorVAE score")):
+        for i, m in enumerate(models):
+            vals = [r[metric] for r in rows if r["model"] == m]
+            ax.bar(i, statistics.median(vals), 0.6, color="tab:blue", alpha=0.55)
+            ax.plot([i] * len(vals), vals, "o", color="tab:blue", ms=4)
+            pub = published(m, metric)
+            if pub:
+                ax.plot([i - 0.35, i + 0.35], [pub[0]] * 2, "k-", lw=2)
+                if pub[1] != pub[0]:
+                    ax.plot([i - 0.35, i + 0.35], [pub[1]] * 2, "k-", lw=2)
+        ax.set_xticks(range(len(models)), models, rotation=20, fontsize=8)
+        ax.set_xlim(-0.7, max(len(models), len(MODELS)) - 0.3)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{title}: bar = median, dot = a seed, black = published (dSprites)", fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    path.parent.mkdir(exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
 
 
 def load_rows() -> list[dict]:
