@@ -89,3 +89,33 @@ def test_models_lists_every_registry_entry():
     for name in ("ae", "vae", "cvae", "mlp", "conv", "normal", "elbo", "iwae", "prior", "gmm"):
         assert f"  {name} " in out, name
     assert "Burda et al. 2016" in out
+
+
+def test_a_registry_read_by_two_threads_at_once_is_read_whole(tmp_path, monkeypatch):
+    # the page's server answers two runs' requests in two threads; the first read of a registry
+    # imports its home, and a second thread must wait for it rather than find the table empty
+    import sys
+    import threading
+
+    from vaekit.registry import Registry
+
+    (tmp_path / "slow_home.py").write_text(
+        "import time\nfrom slow_registry import TABLE\ntime.sleep(0.3)\nTABLE['prior'] = 'draws'\n")
+    (tmp_path / "slow_registry.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import slow_registry
+
+    slow_registry.TABLE = Registry("sampler", "slow_home")
+    seen, start = [], threading.Barrier(2)
+
+    def read():
+        start.wait()
+        seen.append(sorted(slow_registry.TABLE))
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [["prior"], ["prior"]]
+    monkeypatch.delitem(sys.modules, "slow_home")

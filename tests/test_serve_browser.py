@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from test_serve import pair  # noqa: F401 -- the AE + VAE pair fixture
 from vaekit.run import Run
 
 CHROMIUM = os.environ.get("VAEKIT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+SERVER_OUTPUT: list[str] = []  # what the last server started by `serving` printed, for failure messages
 
 
 @contextlib.contextmanager
@@ -34,6 +36,9 @@ def serving(folder, *flags: str, env: dict | None = None):
             break
     else:
         raise AssertionError("vaekit serve printed no URL:\n" + "".join(lines))
+    # keep reading what the server prints: a full pipe nobody reads would block its next write
+    SERVER_OUTPUT[:] = lines
+    threading.Thread(target=lambda: SERVER_OUTPUT.extend(proc.stdout), daemon=True).start()
     try:
         yield found.group(1)
     finally:
@@ -346,10 +351,15 @@ def test_the_describe_view_moves_two_faces_and_keeps_its_state_in_the_url(page, 
         assert np.array_equal(pixels(pg, "img.face >> nth=0"), described)
         shown = pg.eval_on_selector("img.face", "i => i.src")  # a new decode is a new blob URL
         pg.click("#from-sample")
-        pg.wait_for_function(f"location.hash.includes('from=sample') && "
-                             f"document.querySelector('img.face').src !== {shown!r} && {loaded}")
         # the start is the run's own seeded prior draw (the 3-epoch fixture uses a few of its 16
         # dimensions, so its faces can decode to the same pixels: the code is what is compared)
         prior = Run.open(runs / "a").codes(1, "prior", 0)[0].tolist()
-        pg.wait_for_function(f"window.vaekit.describe.starts[0].every((v, i) => Math.abs(v - {prior}[i]) < 1e-5)")
+        try:
+            pg.wait_for_function(f"location.hash.includes('from=sample') && "
+                                 f"document.querySelector('img.face').src !== {shown!r} && {loaded}")
+            pg.wait_for_function(f"window.vaekit.describe.starts[0].every((v, i) => Math.abs(v - {prior}[i]) < 1e-5)")
+        except Exception as e:  # say what the page holds, what it said and what the server printed
+            raise AssertionError(f"start {pg.evaluate('window.vaekit.describe.starts[0]')} is not the prior draw "
+                                 f"{prior}; status {pg.inner_text('#status')!r}; page errors {errors}; "
+                                 f"url {pg.url}; server:\n{''.join(SERVER_OUTPUT[-40:])}") from e
         assert not errors

@@ -13,6 +13,7 @@ above; the first read of a registry imports its home, so its built-in entries ar
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Iterator, MutableMapping
 
 
@@ -23,11 +24,21 @@ class Registry(MutableMapping):
         self.kind, self.home = kind, home
         self._entries: dict = {}
         self._loaded = False
+        self._importing = False
+        # The first read may come from two threads at once (the page's server answers requests
+        # in a thread pool): the second waits for the home to finish filling the table instead of
+        # reading it half-filled. Re-entrant, because the home reads its own registry as it fills it.
+        self._lock = threading.RLock()
 
     def _load(self) -> dict:
         if not self._loaded:
-            self._loaded = True  # first: the home reads its own registry while it fills it
-            importlib.import_module(self.home)
+            with self._lock:
+                if not self._loaded and not self._importing:
+                    self._importing = True
+                    try:
+                        importlib.import_module(self.home)
+                    finally:
+                        self._importing, self._loaded = False, True
         return self._entries
 
     def __getitem__(self, name: str):

@@ -379,12 +379,16 @@ async function describeView(arg) {
   };
   async function startFrom(from) {
     const [kind, n] = from.split(":");
-    await guarded(() => Promise.all(ids.map(async (id, k) => {
-      const d = infos[k];
-      if (kind === "sample") starts[k] = (await api(`/api/runs/${id}/prior/${Number(n) || 0}`)).code;
-      else if (kind === "test") starts[k] = (await api(`/api/runs/${id}/play`, { source: { test: Number(n) || 0 } })).code;
-      else starts[k] = d.centre.slice();
-    })));
+    const loaded = await guarded(async () => {
+      const codes = await Promise.all(ids.map(async (id, k) => {
+        if (kind === "sample") return (await api(`/api/runs/${id}/prior/${Number(n) || 0}`)).code;
+        if (kind === "test") return (await api(`/api/runs/${id}/play`, { source: { test: Number(n) || 0 } })).code;
+        return infos[k].centre.slice();
+      }));
+      codes.forEach((z, k) => { starts[k] = z; });  // every run's start at once, or none
+      return true;
+    });
+    if (!loaded) return;  // the message says why; the faces and the URL keep the start they had
     state.from = from;  // only now: the URL never names a start the faces are not drawn from
     render();
   }
