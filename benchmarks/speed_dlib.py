@@ -114,9 +114,10 @@ def vaekit(system: str, data: torch.Tensor, epochs: int) -> float:
                   latent_dim=LATENT, loss="bce", lr=1e-4, lr_schedule="constant", batch_size=BATCH,
                   epochs=epochs, val_fraction=0.01, seed=0, progress=False, out=str(Path(tmp) / "run"),
                   precision="32" if system == "vaekit 32" else "auto")
-        metrics = Run(run).metrics
+        run = Run(run)
+        metrics = run.metrics
         seconds = [row[metrics["columns"].index("epoch_seconds")] for row in metrics["rows"]]
-        steps = math.ceil(Run(run).config["data"]["train"] / BATCH)
+        steps = math.ceil(run.config["data"]["train"] / BATCH)
     return 1000 * statistics.median(seconds[1:]) / steps
 
 

@@ -43,7 +43,7 @@ def size_problem(config) -> str | None:
     convolution must read a side of at least 2, so the smallest side needs 2 ** levels."""
     levels = len(config.channels)
     sizes = halvings(*config.image_shape[1:], levels)
-    if min(min(s) for s in sizes[:-1]) < 2 or min(sizes[-1]) < 1:
+    if min(min(s) for s in sizes[:-1]) < 2:  # then every output side is at least 1
         need = 2 ** levels
         return (f"images of at least {need}x{need} for the dlib backbone's {levels} stride-2 levels "
                 f"(one per --channels entry; fewer entries fit smaller images)")
