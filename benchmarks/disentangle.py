@@ -67,7 +67,9 @@ def run_one(grid: str, model: str, seed: int, images: int, fast: bool, root: Pat
                 "-n", "1000", "--no-progress", *(["--fast"] if fast else [])]
     subprocess.run(evaluate, check=True, stdout=subprocess.DEVNULL)
     scores = Run(out).eval["disentanglement"]
-    return {"grid": grid, "backbone": BACKBONE, "model": model, "seed": seed,
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=HERE).stdout.strip()
+    return {"grid": grid, "backbone": BACKBONE, "model": model, "seed": seed, "commit": commit,
             "images": epochs * round(n_train), "epochs": epochs,
             "train_minutes": minutes, "fast_metrics": fast, **{k: scores[k] for k in SCORES},
             "protocol": scores["protocol"], "machine": machine(),

@@ -18,7 +18,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaekit.objectives.losses import reconstruction_sum
-from vaekit.objectives.objective import Batch, Objective, kl_term, one_code, trained_beside, variational
+from vaekit.objectives.objective import (
+    Batch,
+    Objective,
+    OwnNetwork,
+    kl_term,
+    one_code,
+    trained_beside,
+    variational,
+)
 from vaekit.registry import OBJECTIVES
 from vaekit.settings import int_in, setting, weight
 
@@ -56,7 +64,7 @@ def permute_dims(z: torch.Tensor) -> torch.Tensor:
     return torch.gather(z, 0, order)
 
 
-def factor(model, batch: Batch, s, discriminator: Discriminator) -> dict:
+def factor(model, batch: Batch, s, discriminator: OwnNetwork) -> dict:
     """recon + beta * KL + factor_gamma * TC, with TC the discriminator's mean log-odds on the
     batch's codes; ``discriminator``: its cross-entropy on real against permuted codes (detached:
     it trains the discriminator only)."""
@@ -65,10 +73,10 @@ def factor(model, batch: Batch, s, discriminator: Discriminator) -> dict:
     recon = reconstruction_sum(logits.float(), batch.target, s.loss) / n
     kl = kl_term(model, q, z).sum() / n
     codes = z[0].float()
-    odds = discriminator(codes)  # (B, 2)
+    odds = discriminator.fixed(codes).float()  # (B, 2)
     tc = (odds[:, 0] - odds[:, 1]).mean()
     real = codes.detach()
-    both = discriminator(torch.cat([real, permute_dims(real)]))  # one pass: (2B, 2)
+    both = discriminator(torch.cat([real, permute_dims(real)])).float()  # one pass: (2B, 2)
     labels = torch.cat([torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.long)]).to(codes.device)
     return {"loss": recon + s.beta * kl + s.factor_gamma * tc, "recon": recon.detach(), "kl": kl.detach(),
             "tc": tc.detach(), "discriminator": F.cross_entropy(both, labels)}

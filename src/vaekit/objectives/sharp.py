@@ -23,7 +23,15 @@ from torch import nn
 
 from vaekit.objectives.detail import focal_frequency, ms_ssim
 from vaekit.objectives.losses import reconstruction_sum
-from vaekit.objectives.objective import Batch, Objective, kl_term, one_code, trained_beside, variational
+from vaekit.objectives.objective import (
+    Batch,
+    Objective,
+    OwnNetwork,
+    kl_term,
+    one_code,
+    trained_beside,
+    variational,
+)
 from vaekit.registry import OBJECTIVES
 from vaekit.settings import int_in, setting, weight
 
@@ -88,7 +96,7 @@ def adaptive_weight(rec: torch.Tensor, adversarial: torch.Tensor, layer: torch.T
     return (g_rec.norm() / (g_adv.norm() + 1e-4)).clamp(0, 1e4).detach()
 
 
-def sharp(model, batch: Batch, s, discriminator: PatchDiscriminator) -> dict:
+def sharp(model, batch: Batch, s, discriminator: OwnNetwork) -> dict:
     """recon (``s.loss``) + frequency_weight * FFL + ssim_weight * pixels * (1 - MS-SSIM) + beta * KL
     + the adaptive adversarial term once ``batch.progress`` reaches ``adversarial_start``.
 
@@ -116,11 +124,11 @@ def sharp(model, batch: Batch, s, discriminator: PatchDiscriminator) -> dict:
     zero = torch.zeros((), device=pred.device)
     adversarial, critic = zero, zero
     if s.adversarial_weight > 0 and batch.progress >= s.adversarial_start:
-        adversarial = -discriminator(pred).mean()  # the generator's hinge term
+        adversarial = -discriminator.fixed(pred).float().mean()  # the generator's hinge term
         if torch.is_grad_enabled():
             balance = adaptive_weight(rec, adversarial, last_layer(model))
             loss = loss + s.adversarial_weight * balance * adversarial
-        real_fake = discriminator(torch.cat([batch.target, pred.detach()]))
+        real_fake = discriminator(torch.cat([batch.target, pred.detach()])).float()
         real, fake = real_fake[:n], real_fake[n:]
         critic = 0.5 * (F.relu(1 - real).mean() + F.relu(1 + fake).mean())
     return {"loss": loss, "recon": recon.detach(), "kl": kl.detach(),

@@ -12,6 +12,7 @@ cast to bfloat16, the forward under ``torch.autocast``, floating outputs cast ba
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -35,8 +36,8 @@ def make_engine(config) -> Any:
 
 
 class OneProcess:
-    """Fabric's single-device contract on the CPU: ``setup``, ``backward``, ``all_reduce``,
-    ``barrier``, ``launch``, ``device``, ranks. precision: "32" or "bf16" (mixed)."""
+    """Fabric's single-device contract on the CPU: ``setup``, ``backward``, ``autocast``,
+    ``all_reduce``, ``barrier``, ``launch``, ``device``, ranks. precision: "32" or "bf16" (mixed)."""
 
     global_rank = 0
     world_size = 1
@@ -54,6 +55,10 @@ class OneProcess:
 
     def backward(self, loss: torch.Tensor) -> None:
         loss.backward()
+
+    def autocast(self):
+        """The context the model's forward runs in, as Fabric's ``autocast``."""
+        return torch.autocast("cpu", dtype=self.dtype) if self.dtype is not None else nullcontext()
 
     def all_reduce(self, data: torch.Tensor, reduce_op: str = "sum") -> torch.Tensor:
         return data  # one process: its sums are the total

@@ -167,7 +167,8 @@ class _Trainer:
         # its gradients are averaged over the processes by hand (it runs twice in a step)
         self.own = entry.network(self.raw, cfg) if entry.network is not None else None
         self.own_loss = entry.network_loss
-        self.objective = terms_of(entry, self.own[0] if self.own else None)
+        # at the run's precision, like the model's forward (validation keeps float32 for both)
+        self.objective = terms_of(entry, self.own[0] if self.own else None, self.fabric.autocast)
         device_type = self.fabric.device.type
         # torch's fused CPU step calls the same private op: without a working one, the for-each step
         fused = device_type == "cuda" or (device_type == "cpu" and fused_adam_works())
