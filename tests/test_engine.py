@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 import vaekit
 from vaekit.models import build_model
-from vaekit.objectives import OBJECTIVES, Batch
+from vaekit.objectives import OBJECTIVES, Batch, terms_of
 from vaekit.settings import TrainConfig
 from vaekit.train.engine import OneProcess, make_engine
 
@@ -22,18 +22,29 @@ def _steps(engine, objective: str, prior: str = "normal", steps: int = 5) -> dic
     own = {"pseudo_inputs": 4} if prior == "vamp" else {}  # the vamp prior's own setting
     net = build_model(model="vae", image_shape=(1, 8, 8), latent_dim=3, hidden=[16], prior=prior, **own)
     model, opt = engine.setup(net, torch.optim.Adam(net.parameters(), lr=1e-2, fused=True))
-    cfg = TrainConfig(objective=objective, k=3 if objective == "iwae" else 1, prior=prior)
+    mine = {"discriminator_width": 16} if objective == "factor" else {}  # the objective's own setting
+    cfg = TrainConfig(objective=objective, k=3 if objective == "iwae" else 1, prior=prior, **own, **mine)
+    entry = OBJECTIVES[objective]
+    # an objective's own network (FactorVAE's discriminator) runs in the engine's autocast, as the trainer has it
+    critic, critic_opt = entry.network(net, cfg) if entry.network else (None, None)
+    fn = terms_of(entry, critic, engine.autocast)
     x = torch.rand(32, 1, 8, 8)
     for i in range(steps):
-        terms = OBJECTIVES[objective].fn(model, Batch(x[i::2], x[i::2], None, i / steps, 32), cfg)
+        terms = fn(model, Batch(x[i::2], x[i::2], None, i / steps, 32), cfg)
         opt.zero_grad(set_to_none=True)
         engine.backward(terms["loss"])
         opt.step()
-    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+        if critic is not None:
+            critic_opt.zero_grad(set_to_none=True)
+            terms[entry.network_loss].backward()
+            critic_opt.step()
+    weights = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    return weights | ({f"own.{k}": v.detach().clone() for k, v in critic.state_dict().items()} if critic else {})
 
 
 @pytest.mark.parametrize(("precision", "fabric_name"), [("bf16", "bf16-mixed"), ("32", "32-true")])
-@pytest.mark.parametrize(("objective", "prior"), [("elbo", "normal"), ("iwae", "normal"), ("elbo", "vamp")])
+@pytest.mark.parametrize(("objective", "prior"), [("elbo", "normal"), ("iwae", "normal"), ("elbo", "vamp"),
+                                                  ("factor", "normal")])
 def test_one_process_steps_give_fabrics_weights_bit_for_bit(precision, fabric_name, objective, prior):
     ours = _steps(OneProcess(precision), objective, prior)
     theirs = _steps(Fabric(accelerator="cpu", devices=1, precision=fabric_name), objective, prior)

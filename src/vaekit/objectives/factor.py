@@ -12,23 +12,19 @@ carries (Kim & Mnih's eq. 4).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vaekit.objectives.losses import reconstruction_sum
-from vaekit.objectives.objective import (
-    Batch,
-    Objective,
-    OwnNetwork,
-    kl_term,
-    one_code,
-    trained_beside,
-    variational,
-)
+from vaekit.objectives.objective import Batch, Objective, kl_term, one_code, trained_beside, variational
 from vaekit.registry import OBJECTIVES
 from vaekit.settings import int_in, setting, weight
+
+if TYPE_CHECKING:
+    from vaekit.objectives.objective import OwnNetwork
 
 
 @dataclass
