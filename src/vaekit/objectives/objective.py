@@ -97,7 +97,7 @@ def trained_beside(model, net: torch.nn.Module, lr: float) -> tuple[torch.nn.Mod
     device = next(model.parameters()).device
     net = net.to(device)
     return net, torch.optim.Adam(net.parameters(), lr=lr, betas=(0.5, 0.9),
-                                 fused=device.type in ("cpu", "cuda") or None)
+                                 fused=device.type in ("cpu", "cuda"))
 
 
 class OwnNetwork:

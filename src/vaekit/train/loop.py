@@ -304,8 +304,9 @@ class _Trainer:
         self._end_epoch(epoch, self._all_reduce(sums), t0)
 
     def _step_own(self, loss: torch.Tensor) -> None:
-        """Step the objective's own network on its loss (the model's loss left gradients on it
-        too: they are cleared first, so only its own loss moves it). A loss without gradients is
+        """Step the objective's own network on its loss (gradients cleared first, so only that
+        loss moves it: one that calls the network plainly in the model's term leaves some there,
+        ``OwnNetwork.fixed`` none). A loss without gradients is
         a step the objective left its network out of (a warm-up): nothing moves, Adam counts none."""
         if not loss.requires_grad:
             return
