@@ -45,9 +45,11 @@ KEPT = HERE / ".faces-runs"  # the trained runs, for the figure (not committed)
 # "sharp" is the objective's defaults, which `make demo-faces` trains; "sharp+gan" adds the PatchGAN
 SETTINGS = {
     "mse": ["--loss", "mse"],
-    "sharp": ["--objective", "sharp", "--loss", "l1", "--frequency-weight", "1", "--ssim-weight", "0.84"],
-    "sharp+gan": ["--objective", "sharp", "--loss", "l1", "--frequency-weight", "1", "--ssim-weight", "0.84",
-                  "--adversarial-weight", "0.1", "--adversarial-start", "0.5", "--patch-width", "32"],
+    "sharp": ["--objective", "sharp", "--loss", "l1", "--frequency-weight", "1", "--spectrum-weight", "40",
+              "--ssim-weight", "0.84"],
+    "sharp+gan": ["--objective", "sharp", "--loss", "l1", "--frequency-weight", "1",
+                  "--spectrum-weight", "40", "--ssim-weight", "0.84", "--adversarial-weight", "0.1",
+                  "--adversarial-start", "0.5", "--patch-width", "32"],
 }
 DATA = {
     "orl-64": {"args": ["--data", "orl-faces", "--image-size", "64", "--backbone", "conv",

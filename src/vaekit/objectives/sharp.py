@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.objectives.detail import focal_frequency, ms_ssim
+from vaekit.objectives.detail import focal_frequency, gradient_spectrum, ms_ssim
 from vaekit.objectives.losses import reconstruction_sum
 from vaekit.objectives.objective import Batch, Objective, kl_term, one_code, trained_beside, variational
 from vaekit.registry import OBJECTIVES
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 class SharpSettings:
     frequency_weight: float = weight(1.0, "Weight of the focal frequency loss (its sum over frequencies "
                                      "is on the scale of the summed squared error).")
+    spectrum_weight: float = weight(40.0, "Weight of the squared distance of the gradients' amplitude "
+                                    "spectra (phases left out: detail of the originals' strength, "
+                                    "wherever it lands).")
     ssim_weight: float = weight(0.84, "Weight of 1 - MS-SSIM, counted once per pixel like the summed "
                                 "reconstruction term.")
     # off by default: on ORL it doubles a step's time for a little more high-frequency detail, and
@@ -112,6 +115,9 @@ def sharp(model, batch: Batch, s, discriminator: OwnNetwork) -> dict:
     if s.frequency_weight > 0:
         terms["frequency"] = focal_frequency(pred, batch.target).mean()
         rec = rec + s.frequency_weight * terms["frequency"]
+    if s.spectrum_weight > 0:
+        terms["spectrum"] = gradient_spectrum(pred, batch.target).mean()
+        rec = rec + s.spectrum_weight * terms["spectrum"]
     if s.ssim_weight > 0:
         terms["ms_ssim"] = ms_ssim(pred, batch.target).mean()
         rec = rec + s.ssim_weight * pred[0].numel() * (1 - terms["ms_ssim"])
