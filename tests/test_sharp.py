@@ -13,7 +13,14 @@ from conftest import TINY, run_main
 import vaekit
 from vaekit.models import build_model
 from vaekit.objectives import OBJECTIVES, Batch, terms_of
-from vaekit.objectives.detail import focal_frequency, high_frequency_share, ms_scales, ms_ssim, ssim
+from vaekit.objectives.detail import (
+    focal_frequency,
+    gradient_spectrum,
+    high_frequency_share,
+    ms_scales,
+    ms_ssim,
+    ssim,
+)
 from vaekit.objectives.losses import reconstruction, reconstruction_sum
 from vaekit.objectives.sharp import PatchDiscriminator, adaptive_weight, last_layer
 from vaekit.settings import TrainConfig
@@ -42,6 +49,35 @@ def test_the_focal_frequency_loss_is_the_squared_error_when_unweighted_and_zero_
     shifted = a + 0.1
     assert float(focal_frequency(shifted, a).sum()) == pytest.approx(
         float(focal_frequency(shifted, a, alpha=0).sum()), rel=1e-3)
+
+
+def test_the_gradient_spectrum_asks_for_detail_wherever_it_lands():
+    g = torch.Generator().manual_seed(3)
+    a = torch.rand(3, 2, 16, 12, generator=g)
+    assert torch.equal(gradient_spectrum(a, a), torch.zeros(3))
+    # phases left out: the same detail mirrored costs nothing, though every pixel is off, while
+    # the blur the pixel terms prefer costs
+    flipped = a.flip(-1)
+    assert torch.allclose(gradient_spectrum(flipped, a), torch.zeros(3), atol=1e-4)
+    assert torch.allclose(gradient_spectrum(a.flip(-2), a), torch.zeros(3), atol=1e-4)
+    assert (gradient_spectrum(_blur(a), a) > 1).all()
+    assert (focal_frequency(flipped, a, alpha=0) > focal_frequency(_blur(a), a, alpha=0)).all()
+    # at most the gradients' squared error: the complex spectra's distance at the same weights
+    b = torch.rand(3, 2, 16, 12, generator=g)
+
+    def tile(x):
+        x = torch.cat([x, x.flip(-1)], -1)
+        return torch.fft.fft2(torch.cat([x, x.flip(-2)], -2), norm="ortho")
+
+    fy, fx = torch.fft.fftfreq(32).view(-1, 1), torch.fft.fftfreq(24).view(1, -1)
+    weights = (2 * math.pi) ** 2 * (fy.square() + fx.square())
+    bound = ((tile(a) - tile(b)).abs().square() * weights).flatten(1).sum(1) / 4
+    value = gradient_spectrum(a, b)
+    assert (value > 0).all() and (value <= bound * (1 + 1e-5)).all()
+    # a flat reconstruction (every amplitude but the mean's 0): a finite gradient, not NaN
+    flat = torch.full_like(a, 0.5).requires_grad_()
+    gradient_spectrum(flat, a).sum().backward()
+    assert torch.isfinite(flat.grad).all()
 
 
 def test_ms_ssim_scales_to_small_images_and_knows_its_answers():

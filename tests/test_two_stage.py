@@ -19,6 +19,19 @@ def test_stage_two_reproduces_codes_far_from_the_prior():
     assert float(z[:, 1].std()) < 0.8
 
 
+def test_stage_two_samples_keep_the_noise_of_dimensions_the_decoder_ignores():
+    # one informative dimension and 20 that are N(0, 1) noise, as in a VAE whose KL is a few nats:
+    # stage two explains them by its noise gamma, and its draws must keep that spread, not collapse
+    g = torch.Generator().manual_seed(0)
+    mean = torch.cat([torch.randint(2, (2000, 1), generator=g) * 6.0 - 3.0, torch.zeros(2000, 20)], 1)
+    std = torch.cat([torch.full((2000, 1), 0.3), torch.ones(2000, 20)], 1)
+    net = fit_code_vae(mean, std, steps=1500, hidden=64)
+    z = net.sample(4000, torch.Generator().manual_seed(1))
+    noise = z[:, 1:].std(0)
+    assert float(noise.min()) > 0.7 and float(noise.max()) < 1.3
+    assert abs(float(z[:, 0].abs().mean()) - 3.0) < 1.0
+
+
 def test_sample_with_the_two_stage_sampler(tiny_run, monkeypatch, tmp_path):
     import shutil
 

@@ -1,12 +1,14 @@
 """Sharp reconstructions without downloaded weights: the ELBO's reconstruction term (use --loss l1)
-plus the focal frequency loss, MS-SSIM, and a PatchGAN adversarial term.
+plus the focal frequency loss, the gradients' amplitude spectra, MS-SSIM, and a PatchGAN
+adversarial term.
 
 A Gaussian or Laplace likelihood averages the details a code cannot pin down, so a VAE's faces
 come out blurred. The latent-diffusion autoencoder (Rombach et al. 2022) sharpens them with a
 learned perceptual distance (LPIPS on VGG weights, which this toolkit cannot download) and a
 patch discriminator; here the perceptual part is replaced by terms that need no weights: the
-focal frequency loss (Jiang et al. 2021) weighs the spectrum's worst-matched frequencies up, and
-MS-SSIM (Wang et al. 2003) compares local structure at several scales. The adversarial term is
+focal frequency loss (Jiang et al. 2021) weighs the spectrum's worst-matched frequencies up, the
+gradients' amplitude spectra ask for detail of the originals' strength wherever it lands (phases
+left out), and MS-SSIM (Wang et al. 2003) compares local structure at several scales. The adversarial term is
 theirs: a PatchGAN (Isola et al. 2017) with the hinge loss, switched on after a warm-up, its
 weight set each step so that its gradient at the decoder's last layer is ``adversarial_weight``
 times the reconstruction terms' (Esser et al. 2021, eq. 7).
@@ -96,7 +98,8 @@ def adaptive_weight(rec: torch.Tensor, adversarial: torch.Tensor, layer: torch.T
 
 
 def sharp(model, batch: Batch, s, discriminator: OwnNetwork) -> dict:
-    """recon (``s.loss``) + frequency_weight * FFL + ssim_weight * pixels * (1 - MS-SSIM) + beta * KL
+    """recon (``s.loss``) + frequency_weight * FFL + spectrum_weight * the gradients' amplitude
+    spectra's distance + ssim_weight * pixels * (1 - MS-SSIM) + beta * KL
     + the adaptive adversarial term once ``batch.progress`` reaches ``adversarial_start``.
 
     ``discriminator`` is the PatchGAN's hinge loss on the batch against its reconstructions
@@ -147,5 +150,6 @@ def patch_discriminator(model, s) -> tuple[nn.Module, torch.optim.Optimizer]:
 OBJECTIVES["sharp"] = Objective(
     sharp, rules=lambda s: [variational(s), one_code(s)], settings=SharpSettings,
     network=patch_discriminator, network_loss="discriminator",
-    about="recon + focal frequency loss + MS-SSIM + beta * KL + an adaptive PatchGAN term after a warm-up: "
-          "sharp faces without downloaded weights (Jiang et al. 2021; Wang et al. 2003; Esser et al. 2021)")
+    about="recon + focal frequency loss + gradient spectra + MS-SSIM + beta * KL + an adaptive PatchGAN term "
+          "after a warm-up: sharp faces without downloaded weights (Jiang et al. 2021; Wang et al. 2003; "
+          "Esser et al. 2021)")
