@@ -66,6 +66,7 @@ def test_runs_and_a_run_page(client):
     assert runs["pair"] == [ids["ae"], ids["vae"]]
     detail = c.get(f"/api/runs/{ids['vae']}", headers=AUTH).json()
     assert detail["model"]["model"] == "vae" and detail["grid_epochs"] == [1, 2]
+    assert detail["default_sampler"] == "prior"  # the objective's own: gmm for rae and sharp runs
     assert detail["metrics"]["columns"][:2] == ["epoch", "train_loss"] and len(detail["metrics"]["rows"]) == 2
     assert detail["summary"]["epochs"] == 2
     grid = c.get(f"/api/runs/{ids['vae']}/grids/samples/2.png", headers=AUTH)
@@ -87,11 +88,12 @@ def test_decoding_follows_the_code(client):
     assert np.array_equal(near, decoded([0.0, 0.0]))  # inference mode: the same code, the same image
 
 
-def test_a_prior_code_is_the_runs_own_seeded_draw(client, pair):
+def test_a_sample_code_is_the_runs_own_seeded_draw(client, pair):
     from vaekit.run import Run
 
     c, ids = client
-    got = [c.get(f"/api/runs/{ids['vae']}/prior/{seed}", headers=AUTH).json()["code"] for seed in (3, 3, 4)]
+    got = [c.get(f"/api/runs/{ids['vae']}/sample-code/{seed}", headers=AUTH).json()["code"]
+           for seed in (3, 3, 4)]
     assert len(got[0]) == 2 and got[0] == got[1] and got[0] != got[2]
     assert got[0] == pytest.approx(Run(pair[0] / "vae").codes(1, "prior", 3)[0].tolist())
 

@@ -165,6 +165,19 @@ def test_a_sharp_run_trains_steps_its_discriminator_after_the_warm_up_and_resume
     assert all(math.isfinite(float(r["val_ms_ssim"])) for r in rows)
     config = json.loads((out / "config.json").read_text())
     assert config["train"]["objective"] == "sharp" and config["train"]["patch_width"] == 8
+    # its codes stray from N(0, I): new images come from a mixture fitted to them unless told
+    assert not list(out.glob("gmm-*.json"))
+    code, _, err = run_main("sample", str(out), "-n", "4")
+    assert code == 0 and (out / "sample.png").is_file() and list(out.glob("gmm-*.json")), err
+    run = vaekit.Run.open(out)
+    assert run.default_sampler == "gmm"
+    assert torch.equal(run.sample(4, seed=1), run.sample(4, "gmm", seed=1))
+    assert not torch.equal(run.sample(4, seed=1), run.sample(4, "prior", seed=1))
+
+
+def test_other_runs_sample_from_their_prior_unless_told(tiny_run):
+    run = vaekit.Run(tiny_run[0])
+    assert run.settings.objective == "elbo" and run.default_sampler == "prior"
 
 
 def test_the_cli_refuses_bad_sharp_settings_in_one_line(tiny_data, tmp_path):

@@ -157,7 +157,7 @@ def sample(
     seed: Annotated[int, typer.Option(help="Seed for the draws.")] = 0,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write (default: RUN/sample.png).")] = None,
     nrow: Annotated[int, typer.Option(help="Images per grid row.")] = 8,
-    sampler: Annotated[str, typer.Option(help="prior (z from the model's prior: N(0, I), a vqvae's PixelCNN), gmm (a Gaussian mixture fitted to the training codes) or two-stage (a second VAE fitted to them); see `vaekit models`.")] = "prior",
+    sampler: Annotated[str | None, typer.Option(help="prior (z from the model's prior: N(0, I), a vqvae's PixelCNN), gmm (a Gaussian mixture fitted to the training codes) or two-stage (a second VAE fitted to them); see `vaekit models`. Default: the objective's own, gmm for rae and sharp, else prior.")] = None,
     components: Annotated[int, typer.Option(help="Mixture components for --sampler gmm.")] = 10,
     class_: Annotated[str | None, typer.Option("--class", help="For a conditional (cvae) run: the class to generate (index or name).")] = None,
 ) -> None:
@@ -169,6 +169,7 @@ def sample(
     r = _open(run)
     labels = torch.full((n,), r.class_index(class_)) if class_ is not None else None
     _at_least(components, 1, "components", 1000)
+    sampler = sampler or r.default_sampler
     options = {"components": components} if sampler == "gmm" else {}
     prior = r.model.prior
     if sampler == "prior" and hasattr(prior, "fitted") and not bool(prior.fitted):

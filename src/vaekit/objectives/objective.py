@@ -62,6 +62,9 @@ class Objective:
     # a network of its own: (model, settings) -> (module, optimizer), stepped on term network_loss
     network: Callable | None = None
     network_loss: str | None = None
+    # the sampler its runs draw new images with unless told (Run.sample, vaekit sample, the page):
+    # "gmm" where the codes are not meant to match N(0, I)
+    sampler: str = "prior"
 
     def check(self, settings, name: str) -> None:
         """Raise SettingError for the first rule ``settings`` break."""

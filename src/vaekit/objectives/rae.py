@@ -33,6 +33,6 @@ class RAESettings:
 OBJECTIVES["rae"] = Objective(
     rae, rules=lambda s: [(not variational(s)[0], "model", "a deterministic model (ae)", s.model),
                           one_code(s)],
-    settings=RAESettings,
+    settings=RAESettings, sampler="gmm",
     about="recon + beta * |z|^2 / 2 + decoder_l2 * |decoder weights|^2: the regularised deterministic AE, "
-          "RAE-L2 (Ghosh et al. 2020); sample it with --sampler gmm")
+          "RAE-L2 (Ghosh et al. 2020); sampled with --sampler gmm by default")

@@ -260,18 +260,34 @@ class Run:
         write_json(path, gmm)
         return gmm
 
-    def codes(self, n: int, sampler: str = "prior", seed: int = 0, **options) -> torch.Tensor:
-        """``n`` codes (n, D) from a registered sampler (``SAMPLERS``)."""
+    @property
+    def default_sampler(self) -> str:
+        """The sampler ``codes`` and ``sample`` use unless told: the objective's own (gmm for the rae
+        and sharp objectives, whose codes stray from N(0, I)); prior for a conditional model, and
+        for a folder with a model and no training settings."""
+        from vaekit.registry import OBJECTIVES
+
+        train = self.config.get("train")
+        objective = train.get("objective") if isinstance(train, dict) else None
+        if self.model_config.conditional or objective not in OBJECTIVES:
+            return "prior"
+        return OBJECTIVES[objective].sampler
+
+    def codes(self, n: int, sampler: str | None = None, seed: int = 0, **options) -> torch.Tensor:
+        """``n`` codes (n, D) from a registered sampler (``SAMPLERS``; None: ``default_sampler``)."""
+        sampler = sampler or self.default_sampler
         if sampler not in SAMPLERS:
             raise SettingError("sampler", f"one of {', '.join(SAMPLERS)}", sampler)
         return SAMPLERS[sampler](self, n, seed, **options)
 
-    def sample(self, n: int, sampler: str = "prior", seed: int = 0, labels: torch.Tensor | None = None,
+    def sample(self, n: int, sampler: str | None = None, seed: int = 0, labels: torch.Tensor | None = None,
                **options) -> torch.Tensor:
-        """Decode ``n`` sampled codes: (n, C, H, W) in [0, 1]. labels (n,): the classes to
-        generate, for a conditional model (default: every class in turn)."""
+        """Decode ``n`` sampled codes: (n, C, H, W) in [0, 1]. sampler: a registered one (None: the
+        objective's own, ``default_sampler``). labels (n,): the classes to generate, for a
+        conditional model (default: every class in turn)."""
         from vaekit.models.inference import decode
 
+        sampler = sampler or self.default_sampler
         if n < 1:
             raise SettingError("n", "an integer >= 1", n)
         model = self.model

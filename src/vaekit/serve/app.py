@@ -133,6 +133,7 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
             "prior_fit": run.prior_fit,  # a VQ-VAE's PixelCNN (vaekit train-prior)
             "metrics": run.metrics, "grid_epochs": run.grid_epochs(), "class_names": run.class_names,
             "model": run.config.get("model") or {},
+            "default_sampler": run.default_sampler,
         })
 
     @endpoint
@@ -187,11 +188,12 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         return JSONResponse(await run_in_threadpool(run.describe))
 
     @endpoint
-    async def prior_code(request: Request):
-        """One code drawn from the run's own prior (its ``prior`` sampler) with a seed."""
+    async def sample_code(request: Request):
+        """One code drawn with the run's own sampler (``Run.default_sampler``: the prior, or the
+        mixture of the training codes for rae and sharp runs) and a seed."""
         run = loaded(request)
         seed = request.path_params["seed"]
-        code = await run_in_threadpool(lambda: run.run.codes(1, "prior", seed)[0].tolist())
+        code = await run_in_threadpool(lambda: run.run.codes(1, None, seed)[0].tolist())
         return JSONResponse({"code": code})
 
     # ------------------------------------------------------------------ playground
@@ -246,7 +248,7 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         run = loaded(request)
         n = _int(body, "n", 32, 1, MOST_SAMPLES)
         seed = _int(body, "seed", 0, 0, 2**31 - 1)
-        sampler = body.get("sampler", "prior")
+        sampler = str(body["sampler"]) if body.get("sampler") else None  # None: Run.default_sampler
         label = body.get("label")
         if label is not None:
             label = _int(body, "label", 0, 0, 1_000_000)
@@ -254,7 +256,7 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         def work():
             from vaekit.report.plots import grid_array
 
-            return grid_array(run.sample(n, str(sampler), seed, label), nrow=8)
+            return grid_array(run.sample(n, sampler, seed, label), nrow=8)
         return _png_response(await run_in_threadpool(work))
 
     # ------------------------------------------------------------------ training
@@ -320,7 +322,7 @@ def create_app(roots: list[Path], token: str, host: str = "127.0.0.1", port: int
         Route("/api/runs/{rid}/test/{index:int}.png", test_image),
         Route("/api/runs/{rid}/traverse/{dim:int}.png", traversal),
         Route("/api/runs/{rid}/describe", describe),
-        Route("/api/runs/{rid}/prior/{seed:int}", prior_code),
+        Route("/api/runs/{rid}/sample-code/{seed:int}", sample_code),
         Route("/api/runs/{rid}/upload", upload, methods=["POST"]),
         Route("/api/runs/{rid}/play", play, methods=["POST"]),
         Route("/api/runs/{rid}/interpolate", interpolate, methods=["POST"]),

@@ -228,7 +228,7 @@ class Loaded:
                                     .pow(2).flatten(1).mean(1), x, labels)
         return np.sort(errors.numpy())
 
-    def sample(self, n: int, sampler: str, seed: int, label: int | None) -> torch.Tensor:
+    def sample(self, n: int, sampler: str | None, seed: int, label: int | None) -> torch.Tensor:
         labels = self._label(label, n) if label is not None else None
         with self.lock, torch.inference_mode():
             return self.run.sample(n, sampler=sampler, seed=seed, labels=labels)

@@ -381,7 +381,7 @@ async function describeView(arg) {
     const [kind, n] = from.split(":");
     const loaded = await guarded(async () => {
       const codes = await Promise.all(ids.map(async (id, k) => {
-        if (kind === "sample") return (await api(`/api/runs/${id}/prior/${Number(n) || 0}`)).code;
+        if (kind === "sample") return (await api(`/api/runs/${id}/sample-code/${Number(n) || 0}`)).code;
         if (kind === "test") return (await api(`/api/runs/${id}/play`, { source: { test: Number(n) || 0 } })).code;
         return infos[k].centre.slice();
       }));
@@ -417,10 +417,10 @@ async function describeView(arg) {
   const pick = (i) => el("select", { onchange: (e) => { location.hash = `#/describe/${(i ? [ids[0], e.target.value] : [e.target.value, ...ids.slice(1)]).filter(Boolean).join(",")}`; } },
     i ? el("option", { value: "" }, "(none)") : null, RUNS.map((r) => el("option", { value: r.id, selected: r.id === ids[i] }, r.run)));
   view.append(el("h1", {}, "Describe a face"),
-    el("p", { class: "muted" }, "Start from the average face, a prior sample or a photo, then describe: each attribute slider adds its direction (found by `vaekit attributes RUN`: the mean code of the faces with it minus those without), each PC slider moves along one of the codes' main directions, in standard deviations. Both runs take the same description."),
+    el("p", { class: "muted" }, "Start from the average face, a sample (the run's own sampler) or a photo, then describe: each attribute slider adds its direction (found by `vaekit attributes RUN`: the mean code of the faces with it minus those without), each PC slider moves along one of the codes' main directions, in standard deviations. Both runs take the same description."),
     el("div", { class: "row" }, el("label", {}, "run", pick(0)), el("label", {}, "side by side with", pick(1)),
       el("button", { class: "plain", onclick: () => startFrom("average") }, "average face"),
-      el("button", { class: "plain", id: "from-sample", onclick: () => startFrom(`sample:${seed.value}`) }, "prior sample"), seed,
+      el("button", { class: "plain", id: "from-sample", onclick: () => startFrom(`sample:${seed.value}`) }, "a sample"), seed,
       el("button", { class: "plain", onclick: () => { Object.keys(values).forEach((k) => { values[k] = 0; }); view.querySelectorAll("input[type=range]").forEach((r) => { r.value = 0; r.dispatchEvent(new Event("input")); }); } }, "reset sliders")),
     drop,
     el("div", { class: "row", id: "faces" }, ids.map((id, k) => el("figure", { class: "card" }, faces[k], el("figcaption", {}, runLabel(id))))));
@@ -496,6 +496,7 @@ async function playView(arg) {
     : ({ normal: "prior N(0, I)", vamp: "VampPrior", "two-layer": "two-layer prior", codebook: "PixelCNN prior" }[priorName] || `prior (${priorName})`);
   const sampler = el("select", {}, el("option", { value: "prior" }, priorLabel), el("option", { value: "gmm" }, "mixture of the training codes"),
     el("option", { value: "two-stage" }, "two-stage VAE on the training codes"));
+  sampler.value = detail.default_sampler || "prior";  // the objective's own: a mixture for rae and sharp
   const cls = detail.model.model === "cvae" || detail.model.num_classes ? el("select", {}, (detail.class_names.length ? detail.class_names : [...Array(detail.model.num_classes).keys()].map(String)).map((n, k) => el("option", { value: k }, n))) : null;
   let seed = 0;
   const roll = async () => guarded(async () => { grid.src = await api(`/api/runs/${id}/samples`, { n: 32, seed, sampler: cls ? "prior" : sampler.value, label: cls ? Number(cls.value) : null }); });
