@@ -35,6 +35,7 @@ def test_compare_writes_report_json_and_figures(tiny_runs):
             assert key in entry
         assert len(entry["class_shares_prior"]) == 3 and sum(entry["class_shares_prior"]) == pytest.approx(1)
         assert 1 <= entry["effective_classes_prior"] <= 3
+        assert entry["sampler"] == "prior" and entry["frechet_own"] == entry["frechet_prior"]
         for fig in ("recon", "prior", "traverse", "interpolate"):
             assert (out / entry["figures"][fig]).is_file()
     assert result["models"]["AE"]["latent"].get("kl_per_dim") is None
@@ -122,3 +123,19 @@ def test_orl_faces_comparison_with_conv_and_64_latent_dims(tmp_path):
         assert "manifold" not in entry["figures"]
         assert len(entry["traversed_dims"]) == 10
     assert "held-out" in result["test_protocol"]
+
+
+def test_the_verdict_names_a_runs_own_sampler_when_it_is_not_the_prior():
+    from vaekit.tasks.compare import verdict
+
+    def entry(prior, own, sampler):
+        return {"frechet_prior": prior, "frechet_recon": 50.0, "confidence_prior": 0.8,
+                "class_shares_prior": [0.5, 0.5], "effective_classes_prior": 2.0, "sampler": sampler,
+                "frechet_own": own, "latent": {"within_3sigma": 0.9, "max_abs": 3.0}}
+
+    result = {"class_names": ["a", "b"], "models": {"VAE (mse)": entry(900.0, 900.0, "prior"),
+                                                    "VAE (sharp)": entry(3000.0, 263.0, "gmm")}}
+    text = verdict(result)
+    assert "VAE (sharp) samples from its objective's own sampler (gmm" in text and "263.0" in text
+    result["models"]["VAE (sharp)"] = entry(3000.0, 3000.0, "prior")
+    assert "own sampler" not in verdict(result)

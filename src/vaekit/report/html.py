@@ -50,6 +50,8 @@ def write_report(result: dict, out: Path) -> Path:
         ("test reconstruction term", lambda e: e["summary"].get("test_recon", "-")),
         ("test KL term", lambda e: e["summary"].get("test_kl", "-")),
         ("Fréchet distance, prior samples ↓", lambda e: e.get("frechet_prior", "-")),
+        ("Fréchet distance, samples of the run's own sampler ↓",
+         lambda e: f"{e['frechet_own']:.1f} ({e['sampler']})" if "frechet_own" in e else "-"),
         ("Fréchet distance, reconstructions ↓", lambda e: e.get("frechet_recon", "-")),
         ("classifier confidence on prior samples ↑", lambda e: e.get("confidence_prior", "-")),
         ("classifier confidence on reconstructions", lambda e: e.get("confidence_recon", "-")),

@@ -106,6 +106,10 @@ def study(run_a, run_b, seed: int = 0, log=None) -> dict:
             entry["confidence_prior"], entry["confidence_recon"] = prior["confidence"], rebuilt["confidence"]
             entry["class_shares_prior"] = prior["shares"].tolist()
             entry["effective_classes_prior"] = effective_classes(prior["shares"])
+            # what `vaekit sample` draws: the objective's own sampler (a mixture of the codes for sharp)
+            entry["sampler"] = run.default_sampler
+            entry["frechet_own"] = prior["frechet"] if entry["sampler"] == "prior" else \
+                clf.judge(reference, run.sample(n_eval, entry["sampler"], seed))["frechet"]
         own = {
             "recon": Figure("grid", reconstruct_pairs(model, real[:32])),
             "prior": Figure("grid", samples[:64]),
@@ -228,6 +232,11 @@ def verdict(result: dict) -> str:
                f"the {bad} reconstructs far better, but its random points decode less like the data "
                "(its codes stray from the prior's mass; a sampler fitted to them, `--sampler gmm`, helps).")
         )
+        own = [(n, e) for n, e in result["models"].items() if e.get("sampler", "prior") != "prior"]
+        if own:
+            parts.append(" ".join(
+                f"The {n} samples from its objective's own sampler ({e['sampler']}, fitted to its training "
+                f"codes) unless told: those samples score {e['frechet_own']:.1f}." for n, e in own))
         k = len(g["class_shares_prior"])
         top = max(range(k), key=lambda c: w["class_shares_prior"][c])
         names = result["class_names"]
