@@ -28,6 +28,8 @@ def test_stage_two_samples_keep_the_noise_of_dimensions_the_decoder_ignores():
     net = fit_code_vae(mean, std, steps=1500, hidden=64)
     z = net.sample(4000, torch.Generator().manual_seed(1))
     noise = z[:, 1:].std(0)
+    # margins, seeds 0-4 (stage two trains in float32 on every CPU): spread 0.96-1.02, |z1| 2.57-2.63;
+    # the means alone (the old sampler) spread 0.02-0.04
     assert float(noise.min()) > 0.7 and float(noise.max()) < 1.3
     assert abs(float(z[:, 0].abs().mean()) - 3.0) < 1.0
 
