@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from vaekit.models.deconv import TransposedConv2d
 from vaekit.settings import MOST_WIDTH, int_in, owns, setting
 
 # channels_last (NHWC), like the conv backbone: oneDNN's convolutions and transposed
@@ -88,8 +89,8 @@ class DlibDecoder(nn.Module):
         widths = [*reversed(channels), c]  # e.g. [64, 64, 32, 32, 1]
         for i, (th, tw) in enumerate(reversed(sizes[:-1])):
             # from (th // 2, tw // 2) to (th, tw): 2x, plus the pixel an odd side lost
-            layers.append(nn.ConvTranspose2d(widths[i], widths[i + 1], 4, stride=2, padding=1,
-                                             output_padding=(th % 2, tw % 2)))
+            layers.append(TransposedConv2d(widths[i], widths[i + 1], 4, stride=2, padding=1,
+                                           output_padding=(th % 2, tw % 2)))
             if i < len(channels) - 1:
                 layers.append(nn.ReLU(inplace=True))
         self.deconvs = nn.Sequential(*layers).to(memory_format=CHANNELS_LAST)

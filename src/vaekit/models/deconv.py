@@ -1,0 +1,70 @@
+"""A transposed convolution whose backward pass runs as ordinary convolutions on the CPU.
+
+A transposed convolution is the input-gradient of a convolution with the same weight, so its own
+gradients are ordinary convolution passes: its input's gradient is the convolution of the output's
+gradient (B, C_out, H', W') by the weight, and its weight's gradient is that convolution's
+weight-gradient with the roles of input and output swapped. The numbers are torch's up to the
+order of a sum (the input and weight gradients mostly bit for bit, the bias's within float
+rounding: ``tests/test_deconv.py``); the kernels are not. With oneDNN 3.12 (torch 2.13) the
+transposed convolution's weight-gradient kernel on the CPU is 2-3x slower than the convolution's
+on the same problem: for the dlib backbone's decoder in bf16 (batch 64, 64x64 images, 2 AMD EPYC
+Zen 5 cores) the four layers' backward took 10.2 ms by torch's route and 5.1 ms by this one (6.6
+and 5.1 ms in float32); ``benchmarks/speed_dlib.py`` times the whole step.
+
+The module is an ``nn.ConvTranspose2d`` (same parameters, same state_dict) and takes this route
+only where it applies: on the CPU, with gradients to compute, dilation 1 and one group. Anywhere
+else (evaluation, ONNX export, a GPU) it is torch's own forward.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+_aten = torch.ops.aten
+
+
+class _Deconv(torch.autograd.Function):
+    """y = conv_transpose2d(x, weight, bias) with the backward as convolutions (see the module)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, output_padding):
+        ctx.save_for_backward(x, weight)
+        ctx.conv = (stride, padding)
+        ctx.has_bias = bias is not None
+        return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        stride, padding = ctx.conv
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            # a stride-s convolution of the (H', W') gradient ignores the output_padding rows
+            grad_x = F.conv2d(grad, weight, None, stride, padding)
+        if ctx.needs_input_grad[1]:
+            # the convolution "grad -> x" by this weight: its weight-gradient is the deconvolution's
+            grad_w = _aten.convolution_backward(x, grad, weight, None, list(stride), list(padding), [1, 1],
+                                                False, [0, 0], 1, [False, True, False])[1]
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad.sum((0, 2, 3))
+        return grad_x, grad_w, grad_b, None, None, None
+
+
+class TransposedConv2d(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` (B, C_in, H, W) -> (B, C_out, H', W') whose CPU backward runs as
+    ordinary convolutions: torch's numbers up to rounding, twice as fast in bf16 (module docstring)."""
+
+    def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        if (output_size is not None or x.device.type != "cpu" or not torch.is_grad_enabled()
+                or self.dilation != (1, 1) or self.groups != 1 or self.padding_mode != "zeros"):
+            return super().forward(x, output_size)
+        weight, bias = self.weight, self.bias
+        if torch.is_autocast_enabled("cpu"):
+            # autocast would cast inside the Function, out of autograd's sight: cast here, where
+            # the casts' own backward brings the gradients back to the parameters' dtype
+            dtype = torch.get_autocast_dtype("cpu")
+            x, weight = x.to(dtype), weight.to(dtype)
+            bias = None if bias is None else bias.to(dtype)
+        return _Deconv.apply(x, weight, bias, self.stride, self.padding, self.output_padding)

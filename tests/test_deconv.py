@@ -1,0 +1,55 @@
+"""The transposed convolution whose CPU backward runs as ordinary convolutions: torch's
+``nn.ConvTranspose2d`` in everything but the kernels its backward calls."""
+
+import pytest
+import torch
+from torch import nn
+
+from vaekit.models.deconv import TransposedConv2d
+
+
+def _pass(module: nn.Module, x: torch.Tensor, bf16: bool) -> list[torch.Tensor]:
+    """Output, input gradient, weight gradient and bias gradient of one forward and backward."""
+    module.zero_grad()
+    x = x.clone().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        y = module(x)
+    # a loss whose gradient varies over every output pixel, positive so that no sum cancels
+    (y.float() * torch.linspace(0.1, 1, y.numel()).view(y.shape)).sum().backward()
+    return [y, x.grad, module.weight.grad, module.bias.grad]
+
+
+# (in, out, side, output_padding): the dlib decoder's levels, a one-channel image, odd sizes
+CASES = [(64, 32, 8, 0), (32, 1, 32, 0), (8, 3, 3, 1), (8, 4, 7, (0, 1))]
+
+
+@pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bf16"])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("c_in,c_out,side,output_padding", CASES)
+def test_gradients_are_torchs(c_in, c_out, side, output_padding, channels_last, bf16):
+    torch.manual_seed(0)
+    ref = nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, output_padding=output_padding)
+    ours = TransposedConv2d(c_in, c_out, 4, 2, 1, output_padding=output_padding)
+    ours.load_state_dict(ref.state_dict())  # the same parameters under the same names
+    x = torch.randn(5, c_in, side, side)
+    if channels_last:
+        x, ref, ours = (t.to(memory_format=torch.channels_last) for t in (x, ref, ours))
+    expected, got = _pass(ref, x, bf16), _pass(ours, x, bf16)
+    # the output is torch's own forward; the gradients agree up to the order of a sum (in bf16,
+    # rounded once where torch's kernel rounds once)
+    assert torch.equal(got[0], expected[0])
+    for name, a, b in zip(("input", "weight", "bias"), got[1:], expected[1:], strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        scale = b.abs().max()
+        assert (a - b).abs().max() <= (2e-3 if bf16 else 1e-5) * scale, name
+
+
+def test_without_gradients_it_is_torchs_forward():
+    torch.manual_seed(0)
+    ours = TransposedConv2d(4, 2, 4, 2, 1)
+    x = torch.randn(2, 4, 5, 5)
+    with torch.no_grad():
+        y = ours(x)
+    assert y.grad_fn is None and torch.equal(y, nn.ConvTranspose2d.forward(ours, x))
+    # with gradients the custom backward is on the graph
+    assert type(ours(x)).__name__ == "Tensor" and "Deconv" in type(ours(x).grad_fn).__name__
