@@ -5,11 +5,12 @@ gradients are ordinary convolution passes: its input's gradient is the convoluti
 gradient (B, C_out, H', W') by the weight, and its weight's gradient is that convolution's
 weight-gradient with the roles of input and output swapped. The numbers are torch's up to the
 order of a sum (the input and weight gradients mostly bit for bit, the bias's within float
-rounding: ``tests/test_deconv.py``); the kernels are not. With oneDNN 3.12 (torch 2.13) the
+rounding: ``tests/test_deconv.py``); the kernels differ. With oneDNN 3.12 (torch 2.13) the
 transposed convolution's weight-gradient kernel on the CPU is 2-3x slower than the convolution's
 on the same problem: for the dlib backbone's decoder in bf16 (batch 64, 64x64 images, 2 AMD EPYC
 Zen 5 cores) the four layers' backward took 10.2 ms by torch's route and 5.1 ms by this one (6.6
-and 5.1 ms in float32); ``benchmarks/speed_dlib.py`` times the whole step.
+and 5.1 ms in float32; on an Intel Xeon with AMX, unmeasured); ``benchmarks/speed_dlib.py``
+times the whole step.
 
 The module is an ``nn.ConvTranspose2d`` (same parameters, same state_dict) and takes this route
 only where it applies: on the CPU, with gradients to compute, dilation 1 and one group. Anywhere
