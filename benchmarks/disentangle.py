@@ -70,18 +70,28 @@ def run_one(grid: str, model: str, seed: int, images: int, fast: bool, root: Pat
     t0 = time.perf_counter()
     subprocess.run([*train, "--epochs", str(epochs)], check=True)
     minutes = (time.perf_counter() - t0) / 60
-    evaluate = [sys.executable, "-m", "vaekit", "evaluate", str(out), "--disentanglement", "--k", "0",
+    return {"grid": grid, "backbone": BACKBONE, "model": model, "seed": seed,
+            "images": epochs * round(n_train), "epochs": epochs, "train_minutes": minutes,
+            "machine": machine(), **score(out, fast)}
+
+
+def score(run: Path, fast: bool) -> dict:
+    """`vaekit evaluate --disentanglement` on a saved run: the row's scores, protocol, commit, and
+    which factor each dimension carries (to read a score by)."""
+    evaluate = [sys.executable, "-m", "vaekit", "evaluate", str(run), "--disentanglement", "--k", "0",
                 "-n", "1000", "--no-progress", *(["--fast"] if fast else [])]
     subprocess.run(evaluate, check=True, stdout=subprocess.DEVNULL)
-    scores = Run(out).eval["disentanglement"]
+    scores = Run(run).eval["disentanglement"]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=HERE).stdout.strip()
-    return {"grid": grid, "backbone": BACKBONE, "model": model, "seed": seed, "commit": commit,
-            "images": epochs * round(n_train), "epochs": epochs,
-            "train_minutes": minutes, "fast_metrics": fast, **{k: scores[k] for k in SCORES},
-            "protocol": scores["protocol"], "machine": machine(),
-            # which factor each dimension carries, to read a score by
-            "captures": scores["captures"], "mutual_information": scores["mutual_information"]}
+    return {"commit": commit, "fast_metrics": fast, **{k: scores[k] for k in SCORES},
+            "protocol": scores["protocol"], "captures": scores["captures"],
+            "mutual_information": scores["mutual_information"]}
+
+
+def same_budget(images: int, budget: int) -> bool:
+    """Whether a row's training images are ``budget``, up to the whole passes it was rounded to."""
+    return abs(images - budget) < 0.6 * 184_320
 
 
 def render(rows: list[dict]) -> str:
@@ -136,7 +146,7 @@ def figure(rows: list[dict], path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if r.get("backbone") == BACKBONE and r["grid"] == "dsprites-like-32"
-            and abs(r["images"] - BUDGET) < 0.6 * 184_320]
+            and same_budget(r["images"], BUDGET)]
     # (model, implementation) in MODELS' order, each disent row beside vaekit's of the same model
     impls = sorted({r.get("implementation", "") for r in rows}, key=bool)  # vaekit's ("") first
     bars = [(m, impl) for m in MODELS for impl in impls
@@ -200,7 +210,7 @@ def main() -> None:
                                and "implementation" not in r  # rows of disentangle_disent.py
                                and r["model"] == model and r["seed"] == seed
                                and r["fast_metrics"] == (a.metrics == "fast")
-                               and abs(r["images"] - a.images) < 0.6 * 184_320 for r in rows)
+                               and same_budget(r["images"], a.images) for r in rows)
                     if done:
                         continue
                     rows.append(run_one(a.grid, model, seed, a.images, a.metrics == "fast", Path(tmp)))

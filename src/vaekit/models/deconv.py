@@ -33,7 +33,6 @@ class _Deconv(torch.autograd.Function):
     def forward(ctx, x, weight, bias, stride, padding, output_padding):
         ctx.save_for_backward(x, weight)
         ctx.conv = (stride, padding)
-        ctx.has_bias = bias is not None
         return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
 
     @staticmethod
@@ -48,7 +47,7 @@ class _Deconv(torch.autograd.Function):
             # the convolution "grad -> x" by this weight: its weight-gradient is the deconvolution's
             grad_w = _aten.convolution_backward(x, grad, weight, None, list(stride), list(padding), [1, 1],
                                                 False, [0, 0], 1, [False, True, False])[1]
-        if ctx.has_bias and ctx.needs_input_grad[2]:
+        if ctx.needs_input_grad[2]:  # False where there is no bias
             grad_b = grad.sum((0, 2, 3))
         return grad_x, grad_w, grad_b, None, None, None
 
@@ -58,8 +57,9 @@ class TransposedConv2d(nn.ConvTranspose2d):
     ordinary convolutions: torch's numbers up to rounding, twice as fast in bf16 (module docstring)."""
 
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        # (a transposed convolution's padding is always zeros: torch refuses any other mode)
         if (output_size is not None or x.device.type != "cpu" or not torch.is_grad_enabled()
-                or self.dilation != (1, 1) or self.groups != 1 or self.padding_mode != "zeros"):
+                or self.dilation != (1, 1) or self.groups != 1):
             return super().forward(x, output_size)
         weight, bias = self.weight, self.bias
         if torch.is_autocast_enabled("cpu"):
