@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from vaekit.models.deconv import TransposedConv2d
+from vaekit.models.deconv import TransposedConv2d, _one_channel
 
 
 def _pass(module: nn.Module, x: torch.Tensor, bf16: bool) -> list[torch.Tensor]:
@@ -20,7 +20,7 @@ def _pass(module: nn.Module, x: torch.Tensor, bf16: bool) -> list[torch.Tensor]:
 
 
 # (in, out, side, output_padding): the dlib decoder's levels, a one-channel image, odd sizes
-CASES = [(64, 32, 8, 0), (32, 1, 32, 0), (8, 3, 3, 1), (8, 4, 7, (0, 1))]
+CASES = [(64, 32, 8, 0), (32, 1, 32, 0), (8, 3, 3, 1), (8, 4, 7, (0, 1)), (8, 1, 5, (1, 0))]
 
 
 @pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bf16"])
@@ -35,9 +35,14 @@ def test_gradients_are_torchs(c_in, c_out, side, output_padding, channels_last, 
     if channels_last:
         x, ref, ours = (t.to(memory_format=torch.channels_last) for t in (x, ref, ours))
     expected, got = _pass(ref, x, bf16), _pass(ours, x, bf16)
-    # the output is torch's own forward; the gradients agree up to the order of a sum (in bf16,
-    # rounded once where torch's kernel rounds once)
-    assert torch.equal(got[0], expected[0])
+    # the output is torch's own forward, but for a one-channel output (a matrix product and four
+    # sums, within one bf16 step); the gradients agree up to the order of a sum (in bf16, rounded
+    # once where torch's kernel rounds once)
+    if c_out == 1:
+        assert got[0].dtype == expected[0].dtype and got[0].shape == expected[0].shape
+        assert (got[0] - expected[0]).abs().max() <= (2 ** -7 if bf16 else 1e-6) * expected[0].abs().max()
+    else:
+        assert torch.equal(got[0], expected[0])
     for name, a, b in zip(("input", "weight", "bias"), got[1:], expected[1:], strict=True):
         assert a.dtype == b.dtype and a.shape == b.shape, name
         scale = b.abs().max()
@@ -54,3 +59,20 @@ def test_without_gradients_it_is_torchs_forward():
     # with gradients the custom backward is on the graph
     y = ours(x)
     assert type(y).__name__ == "Tensor" and "Deconv" in type(y.grad_fn).__name__
+
+
+@pytest.mark.parametrize("side,output_padding", [(6, (0, 0)), (5, (1, 0)), (1, (1, 1)), (3, (0, 1))])
+def test_one_channel_forward_is_the_transposed_convolution(side, output_padding):
+    """The one-channel route in float64: torch's transposed convolution to rounding, bias included,
+    for any side and output padding, from either memory layout."""
+    g = torch.Generator().manual_seed(side)
+    x = torch.randn(3, 7, side, side + 2, generator=g, dtype=torch.float64)
+    weight = torch.randn(7, 1, 4, 4, generator=g, dtype=torch.float64)
+    bias = torch.randn(1, generator=g, dtype=torch.float64)
+    expected = torch.nn.functional.conv_transpose2d(x, weight, bias, 2, 1, output_padding)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        got = _one_channel(x.contiguous(memory_format=layout), weight, bias, output_padding)
+        assert got.dtype == torch.float64 and got.shape == expected.shape
+        assert torch.allclose(got, expected, rtol=0, atol=1e-12)
+    no_bias = torch.nn.functional.conv_transpose2d(x, weight, None, 2, 1, output_padding)
+    assert torch.allclose(_one_channel(x, weight, None, output_padding), no_bias, rtol=0, atol=1e-12)
