@@ -13,15 +13,16 @@ RESULTS = HERE / "RESULTS.md"
 
 
 def machine() -> str:
-    """One line naming the CPU, its bfloat16/AMX flags, the threads and the PyTorch build the
-    numbers come from (bf16 results differ between CPU kinds)."""
+    """One line naming the CPU (with its x86 family and model), its bfloat16/AMX flags, the threads
+    and the PyTorch build the numbers come from (bf16 results differ between CPU kinds)."""
     from vaekit.train.device import cpu_info
 
     cpu = cpu_info()
     flags = [f for f in cpu["flags"] if "bf16" in f or "amx" in f] or ["no native bf16"]
     path = ("float32 forced" if cpu["float32_forced"]
             else "auto = bf16" if cpu["native_bf16"] else "auto = float32")
-    return f"{cpu['model']} ({', '.join(flags)}; {path}); {cpu['threads']} threads; torch {cpu['torch']}"
+    about = "; ".join(filter(None, (cpu.get("family"), ", ".join(flags), path)))
+    return f"{cpu['model']} ({about}); {cpu['threads']} threads; torch {cpu['torch']}"
 
 
 def peak_rss(cmd: list[str], env: dict | None = None) -> int:

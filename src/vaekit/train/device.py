@@ -68,6 +68,7 @@ def cpu_info() -> dict:
     decide vaekit's kernels (bfloat16 and AMX above all), whether "auto" means bf16 here, and the
     torch build. Benchmarks write it into their JSON; bf16 results differ between CPU kinds."""
     model, flags = platform.processor() or platform.machine() or "unknown CPU", set()
+    ids: dict[str, str] = {}  # x86 family and model: a virtual machine's name can hide the generation
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
@@ -76,12 +77,16 @@ def cpu_info() -> dict:
                 model = value.strip()
             elif key in ("flags", "Features") and not flags:
                 flags = set(value.split())
+            elif key in ("cpu family", "model") and key not in ids:
+                ids[key] = value.strip()
     except OSError:  # not Linux: the model name platform gives, no flags
         pass
     forced = os.environ.get(FLOAT32_ENV, "") not in ("", "0")
-    return {"model": model, "cpus": os.cpu_count(), "flags": [f for f in _FLAGS if f in flags],
-            "native_bf16": cpu_has_native_bf16(), "float32_forced": forced,
-            "threads": torch.get_num_threads(), "torch": torch.__version__}
+    family = (f"family {ids['cpu family']} model {ids['model']}"
+              if {"cpu family", "model"} <= ids.keys() else "")
+    return {"model": model, "family": family, "cpus": os.cpu_count(),
+            "flags": [f for f in _FLAGS if f in flags], "native_bf16": cpu_has_native_bf16(),
+            "float32_forced": forced, "threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:
