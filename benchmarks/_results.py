@@ -21,7 +21,7 @@ def machine() -> str:
     flags = [f for f in cpu["flags"] if "bf16" in f or "amx" in f] or ["no native bf16"]
     path = ("float32 forced" if cpu["float32_forced"]
             else "auto = bf16" if cpu["native_bf16"] else "auto = float32")
-    about = "; ".join(filter(None, (cpu.get("family"), ", ".join(flags), path)))
+    about = "; ".join(filter(None, (cpu["family"], ", ".join(flags), path)))
     return f"{cpu['model']} ({about}); {cpu['threads']} threads; torch {cpu['torch']}"
 
 
