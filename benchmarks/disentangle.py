@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from _results import HERE, machine, publish
 
+from vaekit.datasets.factors import FACTOR_SETS
 from vaekit.run import Run
 
 # name -> settings; the weights are the usual ones of each paper / of disentanglement_lib's study
@@ -65,7 +67,7 @@ def run_one(grid: str, model: str, seed: int, images: int, fast: bool, root: Pat
     train = [sys.executable, "-m", "vaekit", "train", "--data", grid, *NETWORK, *MODELS[model],
              "--seed", str(seed), "--out", str(out), "--no-progress", "--val-fraction", "0.01"]
     # epochs from the budget: whole passes over the training split, at least one
-    n_train = {"dsprites-like-32": 184_320, "dsprites-like": 737_280}[grid] * 0.89
+    n_train = grid_size(grid) * 0.89
     epochs = max(1, round(steps * 64 / n_train))
     t0 = time.perf_counter()
     subprocess.run([*train, "--epochs", str(epochs)], check=True)
@@ -89,9 +91,15 @@ def score(run: Path, fast: bool) -> dict:
             "mutual_information": scores["mutual_information"]}
 
 
-def same_budget(images: int, budget: int) -> bool:
-    """Whether a row's training images are ``budget``, up to the whole passes it was rounded to."""
-    return abs(images - budget) < 0.6 * 184_320
+def grid_size(grid: str) -> int:
+    """Images in a factor grid (184,320 for dsprites-like-32, 737,280 for dsprites-like)."""
+    return math.prod(FACTOR_SETS[grid].sizes)
+
+
+def same_budget(images: int, budget: int, grid: str) -> bool:
+    """Whether a row's training images on ``grid`` are ``budget``, up to the whole passes of that
+    grid it was rounded to."""
+    return abs(images - budget) < 0.6 * grid_size(grid)
 
 
 def render(rows: list[dict]) -> str:
@@ -146,7 +154,7 @@ def figure(rows: list[dict], path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if r.get("backbone") == BACKBONE and r["grid"] == "dsprites-like-32"
-            and same_budget(r["images"], BUDGET)]
+            and same_budget(r["images"], BUDGET, r["grid"])]
     # (model, implementation) in MODELS' order, each disent row beside vaekit's of the same model
     impls = sorted({r.get("implementation", "") for r in rows}, key=bool)  # vaekit's ("") first
     bars = [(m, impl) for m in MODELS for impl in impls
@@ -210,12 +218,16 @@ def main() -> None:
                                and "implementation" not in r  # rows of disentangle_disent.py
                                and r["model"] == model and r["seed"] == seed
                                and r["fast_metrics"] == (a.metrics == "fast")
-                               and same_budget(r["images"], a.images) for r in rows)
+                               and same_budget(r["images"], a.images, a.grid) for r in rows)
                     if done:
                         continue
                     rows.append(run_one(a.grid, model, seed, a.images, a.metrics == "fast", Path(tmp)))
                     publish("disentangle", render(rows), {"rows": rows})
-    publish("disentangle", render(rows), {"rows": rows})
+        return
+    # a render measures nothing: the file keeps the CPU header of its last measurement (each row
+    # names its own machine)
+    header = json.loads(RESULTS.read_text()).get("cpu") if RESULTS.exists() else None
+    publish("disentangle", render(rows), {"rows": rows, **({"cpu": header} if header else {})})
 
 
 if __name__ == "__main__":
