@@ -9,14 +9,17 @@ rounding: ``tests/test_deconv.py``); the kernels differ. With oneDNN 3.12 (torch
 transposed convolution's weight-gradient kernel on the CPU is 2-3x slower than the convolution's
 on the same problem: for the dlib backbone's decoder in bf16 (batch 64, 64x64 images, 2 AMD EPYC
 Zen 5 cores) the four layers' backward took 10.2 ms by torch's route and 5.1 ms by this one (6.6
-and 5.1 ms in float32; on an Intel Xeon with AMX, unmeasured); ``benchmarks/speed_dlib.py``
-times the whole step.
+and 5.1 ms in float32); on 2 Intel Xeon cores with AMX (family 6 model 207), timed with each
+layer's own input, 22.1 against 15.8 ms in bf16 and 22.4 against 18.3 in float32.
+``benchmarks/speed_dlib.py`` times the whole step.
 
 The forward is torch's too, except for the layer that writes a one-channel image with the usual
 4x4 stride-2 kernel (the last layer of a greyscale decoder): oneDNN runs it as a one-channel
 deconvolution at a few percent of the machine's speed (3.7-5.0 ms for the dlib decoder's last
 layer, batch 64, bf16, 2 AMD EPYC Zen 4 cores), where one matrix product of the input by the 16
-taps and four shifted sums take 1.2-1.7 ms (float32: 7.5 against 1.6 ms). Its sums run in float32,
+taps and four shifted sums take 1.2-1.7 ms (float32: 7.5 against 1.6 ms). On the Xeon with AMX
+oneDNN's bf16 kernel is nearly as fast (2.4 against 2.1 ms, alternating), its float32 one is not
+(8.3 against 2.3 ms). Its sums run in float32,
 so the output differs from oneDNN's by the rounding of the taps (within one bf16 step in bf16).
 
 The module is an ``nn.ConvTranspose2d`` (same parameters, same state_dict) and takes this route
