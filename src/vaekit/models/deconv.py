@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-_aten = torch.ops.aten
+from vaekit.models.conv_grad import weight_grad
 
 
 class _Deconv(torch.autograd.Function):
@@ -57,8 +57,7 @@ class _Deconv(torch.autograd.Function):
             grad_x = F.conv2d(grad, weight, None, stride, padding)
         if ctx.needs_input_grad[1]:
             # the convolution "grad -> x" by this weight: its weight-gradient is the deconvolution's
-            grad_w = _aten.convolution_backward(x, grad, weight, None, list(stride), list(padding), [1, 1],
-                                                False, [0, 0], 1, [False, True, False])[1]
+            grad_w = weight_grad(grad, x, weight, stride, padding)
         if ctx.needs_input_grad[2]:  # False where there is no bias
             grad_b = grad.sum((0, 2, 3))
         return grad_x, grad_w, grad_b, None, None, None

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from vaekit.models.conv_grad import Conv2d
 from vaekit.models.deconv import TransposedConv2d
 from vaekit.settings import MOST_WIDTH, int_in, owns, setting
 
@@ -60,7 +61,7 @@ class DlibEncoder(nn.Module):
         layers: list[nn.Module] = []
         c_in = c
         for c_out in channels:
-            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU(inplace=True)]
+            layers += [Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU(inplace=True)]
             c_in = c_out
         self.convs = nn.Sequential(*layers).to(memory_format=CHANNELS_LAST)
         fh, fw = halvings(h, w, len(channels))[-1]
