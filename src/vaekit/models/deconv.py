@@ -3,7 +3,8 @@
 A transposed convolution is the input-gradient of a convolution with the same weight, so its own
 gradients are ordinary convolution passes: its input's gradient is the convolution of the output's
 gradient (B, C_out, H', W') by the weight, and its weight's gradient is that convolution's
-weight-gradient with the roles of input and output swapped. The numbers are torch's up to the
+weight-gradient with the roles of input and output swapped (``conv_grad.weight_grad``: oneDNN's
+kernel, or on a CPU with AMX a matrix product for small bf16 maps). The numbers are torch's up to the
 order of a sum (the input and weight gradients mostly bit for bit, the bias's within float
 rounding: ``tests/test_deconv.py``); the kernels differ. With oneDNN 3.12 (torch 2.13) the
 transposed convolution's weight-gradient kernel on the CPU is 2-3x slower than the convolution's
