@@ -45,18 +45,22 @@ def _pass(module: nn.Module, x: torch.Tensor, bf16: bool) -> list[torch.Tensor]:
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         y = module(x)
     (y.float() * torch.linspace(0.1, 1, y.numel()).view(y.shape)).sum().backward()
-    return [y, x.grad, module.weight.grad, module.bias.grad]
+    return [y, x.grad, module.weight.grad, module.bias.grad if module.bias is not None else torch.zeros(1)]
 
 
 @pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bf16"])
-@pytest.mark.parametrize("c_in,c_out,side", [(64, 64, 8), (32, 64, 16), (3, 4, 7), (32, 32, 32)])
-def test_conv2d_gives_torchs_output_and_gradients(amx, c_in, c_out, side, bf16):
+@pytest.mark.parametrize("c_in,c_out,side,k,s,bias", [(64, 64, 8, 4, 2, True), (32, 64, 16, 4, 2, True),
+                                                      (3, 4, 7, 4, 2, True), (32, 32, 32, 4, 2, True),
+                                                      (16, 8, 7, 3, 1, False), (8, 16, 9, 3, 2, False)])
+def test_conv2d_gives_torchs_output_and_gradients(amx, c_in, c_out, side, k, s, bias, bf16):
+    # the dlib encoder's 4x4 stride-2 levels and the conv backbone's bias-free 3x3 blocks
     torch.manual_seed(0)
-    ref = nn.Conv2d(c_in, c_out, 4, 2, 1).to(memory_format=torch.channels_last)
-    ours = Conv2d(c_in, c_out, 4, 2, 1).to(memory_format=torch.channels_last)
+    ref = nn.Conv2d(c_in, c_out, k, s, 1, bias=bias).to(memory_format=torch.channels_last)
+    ours = Conv2d(c_in, c_out, k, s, 1, bias=bias).to(memory_format=torch.channels_last)
     ours.load_state_dict(ref.state_dict())  # the same parameters under the same names
     x = torch.randn(5, c_in, side, side).to(memory_format=torch.channels_last)
-    patches = bf16 and (side // 2) ** 2 <= conv_grad.PATCH_PIXELS
+    out_side = (side + 2 - k) // s + 1
+    patches = bf16 and out_side ** 2 <= conv_grad.PATCH_PIXELS
     if patches:  # the custom backward is on the graph exactly where the route applies
         with torch.autocast("cpu", dtype=torch.bfloat16):
             assert type(ours(x.clone().requires_grad_()).grad_fn).__name__ == "_ConvBackward"

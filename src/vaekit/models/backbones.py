@@ -11,6 +11,7 @@ import math
 import torch
 from torch import nn
 
+from vaekit.models.conv_grad import Conv2d
 from vaekit.models.dlib import dlib
 from vaekit.models.resnet import resnet
 from vaekit.models.shapes import conv_grid, conv_sizes, down_stride
@@ -57,7 +58,7 @@ class MLPDecoder(nn.Module):
 
 def conv_block(c_in: int, c_out: int, stride: int | tuple[int, int]) -> nn.Sequential:
     """Conv(3x3) - BatchNorm - LeakyReLU, the face VAE's building block."""
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+    return nn.Sequential(Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
                          nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2))
 
 

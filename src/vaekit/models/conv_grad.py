@@ -12,9 +12,16 @@ float32 the two are even, and on CPUs without AMX oneDNN's kernels were not meas
 this route is taken only for bfloat16 on a CPU with AMX, for output maps of at most 64 pixels.
 The numbers are the same sums in another order (``tests/test_conv_grad.py``).
 
+3x3 kernels gain more: oneDNN took 34 ms for a 256 -> 512 channel convolution from 8x8 to 4x4 at
+batch 64, the patches 5.4 ms (55 against 9.9 ms for 512 -> 512 at 4x4). Whole training steps in
+bf16, alternating in one process: the dlib backbone 8% faster, the conv backbone on MNIST (28x28,
+32-64-64-64) 6%, a wider conv backbone (64x64 RGB, 64-128-256-512) 16%, the face VAE (128x128, one
+layer of which qualifies) unchanged within the noise.
+
 ``Conv2d`` is an ``nn.Conv2d`` (same parameters, same state_dict) whose backward takes that route
-where it applies, and is torch's everywhere else; ``TransposedConv2d`` (``deconv.py``) calls
-``weight_grad`` for its own weight gradient, the convolution's with input and output swapped.
+where it applies, and is torch's everywhere else: the conv backbone's blocks and the dlib encoder
+use it. ``TransposedConv2d`` (``deconv.py``) calls ``weight_grad`` for its own weight gradient, the
+convolution's with input and output swapped.
 """
 
 from __future__ import annotations
