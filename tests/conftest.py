@@ -158,3 +158,17 @@ def run_here(*args: str, check: bool = True, env: dict | None = None, cwd=None) 
     if check and code != 0:
         raise AssertionError(f"vaekit {' '.join(args)} failed ({code}):\n{err[-3000:]}")
     return subprocess.CompletedProcess(["vaekit", *args], code, out, err)
+
+
+def layer_pass(module, x, bf16: bool) -> list:
+    """Output, input gradient, weight gradient and bias gradient (zeros(1) where there is no bias)
+    of one forward and backward of a layer, under bf16 autocast or not, with a loss whose gradient
+    varies over every output pixel (positive, so that no sum cancels)."""
+    import torch
+
+    module.zero_grad()
+    x = x.clone().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        y = module(x)
+    (y.float() * torch.linspace(0.1, 1, y.numel()).view(y.shape)).sum().backward()
+    return [y, x.grad, module.weight.grad, module.bias.grad if module.bias is not None else torch.zeros(1)]

@@ -4,6 +4,7 @@ has no AMX)."""
 
 import pytest
 import torch
+from conftest import layer_pass
 from torch import nn
 
 import vaekit.models.conv_grad as conv_grad
@@ -38,16 +39,6 @@ def test_patches_give_the_convolutions_weight_gradient(c_in, c_out, side, k, s, 
     assert torch.allclose(got, expected, rtol=0, atol=1e-12 * expected.abs().max())
 
 
-def _pass(module: nn.Module, x: torch.Tensor, bf16: bool) -> list[torch.Tensor]:
-    """Output, input gradient, weight gradient and bias gradient of one forward and backward."""
-    module.zero_grad()
-    x = x.clone().requires_grad_()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        y = module(x)
-    (y.float() * torch.linspace(0.1, 1, y.numel()).view(y.shape)).sum().backward()
-    return [y, x.grad, module.weight.grad, module.bias.grad if module.bias is not None else torch.zeros(1)]
-
-
 @pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bf16"])
 @pytest.mark.parametrize("c_in,c_out,side,k,s,bias", [(64, 64, 8, 4, 2, True), (32, 64, 16, 4, 2, True),
                                                       (3, 4, 7, 4, 2, True), (32, 32, 32, 4, 2, True),
@@ -64,7 +55,7 @@ def test_conv2d_gives_torchs_output_and_gradients(amx, c_in, c_out, side, k, s, 
     if patches:  # the custom backward is on the graph exactly where the route applies
         with torch.autocast("cpu", dtype=torch.bfloat16):
             assert type(ours(x.clone().requires_grad_()).grad_fn).__name__ == "_ConvBackward"
-    expected, got = _pass(ref, x, bf16), _pass(ours, x, bf16)
+    expected, got = layer_pass(ref, x, bf16), layer_pass(ours, x, bf16)
     assert torch.equal(got[0], expected[0])  # the forward is torch's
     for name, a, b in zip(("input", "weight", "bias"), got[1:], expected[1:], strict=True):
         assert a.dtype == b.dtype and a.shape == b.shape, name
@@ -80,7 +71,7 @@ def test_transposed_convolution_weight_gradient_by_patches(amx, c_in, c_out, sid
     ours = TransposedConv2d(c_in, c_out, 4, 2, 1).to(memory_format=torch.channels_last)
     ours.load_state_dict(ref.state_dict())
     x = torch.randn(5, c_in, side, side).to(memory_format=torch.channels_last)
-    expected, got = _pass(ref, x, True), _pass(ours, x, True)
+    expected, got = layer_pass(ref, x, True), layer_pass(ours, x, True)
     scale = expected[2].abs().max()
     assert got[2].dtype == expected[2].dtype and (got[2] - expected[2]).abs().max() <= 2e-3 * scale
 

@@ -3,21 +3,10 @@
 
 import pytest
 import torch
+from conftest import layer_pass
 from torch import nn
 
 from vaekit.models.deconv import TransposedConv2d, _one_channel
-
-
-def _pass(module: nn.Module, x: torch.Tensor, bf16: bool) -> list[torch.Tensor]:
-    """Output, input gradient, weight gradient and bias gradient of one forward and backward."""
-    module.zero_grad()
-    x = x.clone().requires_grad_()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        y = module(x)
-    # a loss whose gradient varies over every output pixel, positive so that no sum cancels
-    (y.float() * torch.linspace(0.1, 1, y.numel()).view(y.shape)).sum().backward()
-    return [y, x.grad, module.weight.grad, module.bias.grad]
-
 
 # (in, out, side, output_padding): the dlib decoder's levels, a one-channel image, odd sizes
 CASES = [(64, 32, 8, 0), (32, 1, 32, 0), (8, 3, 3, 1), (8, 4, 7, (0, 1)), (8, 1, 5, (1, 0))]
@@ -34,7 +23,7 @@ def test_gradients_are_torchs(c_in, c_out, side, output_padding, channels_last, 
     x = torch.randn(5, c_in, side, side)
     if channels_last:
         x, ref, ours = (t.to(memory_format=torch.channels_last) for t in (x, ref, ours))
-    expected, got = _pass(ref, x, bf16), _pass(ours, x, bf16)
+    expected, got = layer_pass(ref, x, bf16), layer_pass(ours, x, bf16)
     # the output is torch's own forward, but for a one-channel output (a matrix product and four
     # sums, within one bf16 step); the gradients agree up to the order of a sum (in bf16, rounded
     # once where torch's kernel rounds once)

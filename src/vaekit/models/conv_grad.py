@@ -114,10 +114,14 @@ class Conv2d(nn.Conv2d):
                 zip(x.shape[2:], self.padding, self.kernel_size, self.stride, strict=True))
         if not by_patches(x.device, dtype, h * w):
             return super().forward(x)
-        weight, bias = self.weight, self.bias
-        if x.dtype != dtype or weight.dtype != dtype:
-            # autocast would cast inside the Function, out of autograd's sight: cast here, where
-            # the casts' own backward brings the gradients back to the parameters' dtype
-            x, weight = x.to(dtype), weight.to(dtype)
-            bias = None if bias is None else bias.to(dtype)
-        return _Conv.apply(x, weight, bias, self.stride, self.padding)
+        return _Conv.apply(*autocast_inputs(x, self.weight, self.bias), self.stride, self.padding)
+
+
+def autocast_inputs(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> tuple:
+    """A custom Function's (x, weight, bias), cast to the CPU autocast dtype where autocast is on.
+    Autocast would cast inside the Function, out of autograd's sight: cast before it, where the
+    casts' own backward brings the gradients back to the parameters' dtype."""
+    if not torch.is_autocast_enabled("cpu"):
+        return x, weight, bias
+    dtype = torch.get_autocast_dtype("cpu")
+    return x.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype)

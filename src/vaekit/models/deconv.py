@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vaekit.models.conv_grad import weight_grad
+from vaekit.models.conv_grad import autocast_inputs, weight_grad
 
 
 class _Deconv(torch.autograd.Function):
@@ -96,11 +96,5 @@ class TransposedConv2d(nn.ConvTranspose2d):
         if (output_size is not None or x.device.type != "cpu" or not torch.is_grad_enabled()
                 or self.dilation != (1, 1) or self.groups != 1):
             return super().forward(x, output_size)
-        weight, bias = self.weight, self.bias
-        if torch.is_autocast_enabled("cpu"):
-            # autocast would cast inside the Function, out of autograd's sight: cast here, where
-            # the casts' own backward brings the gradients back to the parameters' dtype
-            dtype = torch.get_autocast_dtype("cpu")
-            x, weight = x.to(dtype), weight.to(dtype)
-            bias = None if bias is None else bias.to(dtype)
-        return _Deconv.apply(x, weight, bias, self.stride, self.padding, self.output_padding)
+        return _Deconv.apply(*autocast_inputs(x, self.weight, self.bias), self.stride, self.padding,
+                             self.output_padding)
