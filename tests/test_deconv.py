@@ -50,6 +50,25 @@ def test_without_gradients_it_is_torchs_forward():
     assert type(y).__name__ == "Tensor" and "Deconv" in type(y.grad_fn).__name__
 
 
+def test_one_channel_evaluation_takes_the_matrix_product_and_an_export_torchs_op(tmp_path):
+    import onnx
+
+    torch.manual_seed(0)
+    ours = TransposedConv2d(6, 1, 4, 2, 1).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 6, 5, 5).to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        y = ours(x)
+        expected = nn.ConvTranspose2d.forward(ours, x)
+        assert torch.equal(y, _one_channel(x, ours.weight, ours.bias, (0, 0)))
+        assert (y - expected).abs().max() <= 1e-6 * expected.abs().max()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert ours(x).dtype == torch.bfloat16
+        # an ONNX export (vaekit's, by tracing) records torch's own transposed convolution
+        torch.onnx.export(ours, (x,), str(tmp_path / "layer.onnx"), dynamo=False)
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "layer.onnx")).graph.node}
+    assert ops == {"ConvTranspose"}
+
+
 @pytest.mark.parametrize("side,output_padding", [(6, (0, 0)), (5, (1, 0)), (1, (1, 1)), (3, (0, 1))])
 def test_one_channel_forward_is_the_transposed_convolution(side, output_padding):
     """The one-channel route in float64: torch's transposed convolution to rounding, bias included,
