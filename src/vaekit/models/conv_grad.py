@@ -6,7 +6,8 @@ about the same time whatever the size of the feature map: for the dlib backbone'
 to 4x4 and 1.6 ms for 32 -> 64 from 16x16 to 8x8, where the 32 -> 32 one from 32x32, four times
 the work, takes 1.3-1.8 ms. For a small output map the same gradient is cheap as a matrix product:
 the input's patches, (B H' W', kh kw C_in), a copy of a few MB, multiplied by the output gradient,
-(B H' W', C_out): 0.65 and 1.15 ms for those two layers (0.25 against 1.07 ms from 8x8 to 4x4 at 64 channels).
+(B H' W', C_out): 0.65 and 1.15 ms for those two layers (0.25 against 1.07 ms for a 64-channel one
+from 4x4 to 2x2).
 On larger maps the patches cost more than oneDNN's kernel (3.3 against 1.8 ms from 32x32), in
 float32 the two are even, and on CPUs without AMX oneDNN's kernels were not measured slower, so
 this route is taken only for bfloat16 on a CPU with AMX, for output maps of at most 64 pixels.
@@ -34,14 +35,14 @@ _aten = torch.ops.aten
 PATCH_PIXELS = 64  # the largest output map (H' x W') whose weight gradient goes by patches
 
 
+_CPU: dict[str, bool] = {}  # what the CPU has, asked once per process
+
+
 def _has_amx() -> bool:
     if "amx" not in _CPU:
         check = getattr(torch.cpu, "_is_amx_tile_supported", None)
         _CPU["amx"] = bool(check()) if check is not None else False
     return _CPU["amx"]
-
-
-_CPU: dict[str, bool] = {}
 
 
 def by_patches(device: torch.device, dtype: torch.dtype, out_pixels: int) -> bool:
