@@ -15,7 +15,7 @@ from vaekit.models.deconv import TransposedConv2d
 @pytest.fixture
 def amx(monkeypatch):
     """As on a CPU with AMX: small bf16 maps take the patch route."""
-    monkeypatch.setitem(conv_grad._CPU, "amx", True)
+    monkeypatch.setattr(conv_grad, "_has_amx", lambda: True)
 
 
 # (in, out, side, kernel, stride, padding): the dlib encoder's small levels, odd sizes, other shapes
@@ -78,11 +78,11 @@ def test_transposed_convolution_weight_gradient_by_patches(amx, c_in, c_out, sid
 
 def test_the_route_is_taken_only_for_bf16_small_maps_with_amx(monkeypatch):
     cpu = torch.device("cpu")
-    monkeypatch.setitem(conv_grad._CPU, "amx", True)
+    monkeypatch.setattr(conv_grad, "_has_amx", lambda: True)
     assert conv_grad.by_patches(cpu, torch.bfloat16, 64)
     assert not conv_grad.by_patches(cpu, torch.bfloat16, 65)
     assert not conv_grad.by_patches(cpu, torch.float32, 16)
-    monkeypatch.setitem(conv_grad._CPU, "amx", False)
+    monkeypatch.setattr(conv_grad, "_has_amx", lambda: False)
     assert not conv_grad.by_patches(cpu, torch.bfloat16, 16)
     # without gradients, Conv2d is nn.Conv2d
     ours = Conv2d(4, 2, 4, 2, 1)

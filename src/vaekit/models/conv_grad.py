@@ -27,6 +27,8 @@ convolution's with input and output swapped.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -35,14 +37,10 @@ _aten = torch.ops.aten
 PATCH_PIXELS = 64  # the largest output map (H' x W') whose weight gradient goes by patches
 
 
-_CPU: dict[str, bool] = {}  # what the CPU has, asked once per process
-
-
+@functools.cache  # asked once per process
 def _has_amx() -> bool:
-    if "amx" not in _CPU:
-        check = getattr(torch.cpu, "_is_amx_tile_supported", None)
-        _CPU["amx"] = bool(check()) if check is not None else False
-    return _CPU["amx"]
+    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(check()) if check is not None else False
 
 
 def by_patches(device: torch.device, dtype: torch.dtype, out_pixels: int) -> bool:
@@ -107,12 +105,12 @@ class Conv2d(nn.Conv2d):
     where that is faster (module docstring); torch's own convolution everywhere else."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
         if (not torch.is_grad_enabled() or self.padding_mode != "zeros" or isinstance(self.padding, str)
                 or self.dilation != (1, 1) or self.groups != 1 or not self.weight.requires_grad):
             return super().forward(x)
         h, w = ((s + 2 * p - k) // st + 1 for s, p, k, st in
                 zip(x.shape[2:], self.padding, self.kernel_size, self.stride, strict=True))
+        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
         if not by_patches(x.device, dtype, h * w):
             return super().forward(x)
         return _Conv.apply(*autocast_inputs(x, self.weight, self.bias), self.stride, self.padding)

@@ -46,7 +46,7 @@ class _Deconv(torch.autograd.Function):
     def forward(ctx, x, weight, bias, stride, padding, output_padding):
         ctx.save_for_backward(x, weight)
         ctx.conv = (stride, padding)
-        if weight.shape[1:] == (1, 4, 4) and tuple(stride) == (2, 2) and tuple(padding) == (1, 1):
+        if _writes_one_channel(weight, stride, padding):
             return _one_channel(x, weight, bias, output_padding)
         return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
 
@@ -64,6 +64,12 @@ class _Deconv(torch.autograd.Function):
         if ctx.needs_input_grad[2]:  # False where there is no bias
             grad_b = grad.sum((0, 2, 3))
         return grad_x, grad_w, grad_b, None, None, None
+
+
+def _writes_one_channel(weight: torch.Tensor, stride, padding) -> bool:
+    """Whether a transposed convolution is the one-channel 4x4 stride-2 padding-1 layer that
+    ``_one_channel`` computes (a greyscale decoder's last)."""
+    return weight.shape[1:] == (1, 4, 4) and tuple(stride) == (2, 2) and tuple(padding) == (1, 1)
 
 
 def _one_channel(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -99,7 +105,7 @@ class TransposedConv2d(nn.ConvTranspose2d):
                 or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or torch.compiler.is_compiling()):
             return super().forward(x, output_size)
         if not torch.is_grad_enabled():
-            if self.weight.shape[1:] == (1, 4, 4) and self.stride == (2, 2) and self.padding == (1, 1):
+            if _writes_one_channel(self.weight, self.stride, self.padding):
                 return _one_channel(*autocast_inputs(x, self.weight, self.bias), self.output_padding)
             return super().forward(x, output_size)
         return _Deconv.apply(*autocast_inputs(x, self.weight, self.bias), self.stride, self.padding,
