@@ -94,12 +94,14 @@ def _kill_when(proc, condition, timeout: float = 120) -> bool:
     return True
 
 
-def test_sigkill_at_random_moments_and_mid_checkpoint_then_resume_matches(reference_run, tmp_path):
-    """Killed three times -- the instant the first checkpoint write begins, at a random moment of
-    the training that follows, inside a later checkpoint's safetensors write -- and restarted each
-    time the way a user would (the same command while no checkpoint exists yet, ``--resume``
-    after): the run ends bit-identical to the uninterrupted one. The seed of the random moment is
-    in the failure message (VAEKIT_KILL_SEED replays it)."""
+def test_ctrl_c_and_sigkill_at_random_moments_and_mid_checkpoint_then_resume_matches(reference_run, tmp_path):
+    """One run interrupted four times, each time restarted the way a user would (the same command
+    while no checkpoint exists yet, ``--resume`` after): killed the instant its first checkpoint
+    write begins; stopped by Ctrl-C in its second epoch, which saves a mid-epoch checkpoint and
+    names the command that resumes; killed at a random moment of the epoch after; killed inside a
+    later checkpoint's safetensors write. The run ends bit-identical to the uninterrupted one. The
+    seed of the random moment is in the failure message (VAEKIT_KILL_SEED replays it). One chain
+    rather than a run per way of stopping: each uninterrupted 4-epoch run costs about 10 s."""
     seed = int(os.environ.get("VAEKIT_KILL_SEED", random.randrange(1_000_000)))
     rng = random.Random(seed)
     out = tmp_path / "killed"
@@ -108,37 +110,31 @@ def test_sigkill_at_random_moments_and_mid_checkpoint_then_resume_matches(refere
     writing = lambda: any(out.glob(".checkpoint.safetensors.*.tmp"))  # noqa: E731
     inside = lambda: any(out.glob(".tmp??????"))  # noqa: E731 -- safetensors' own temporary, mid-write
     log = []
-    for how in ("mid-checkpoint", "random", "inside save_file"):
+    for how in ("mid-checkpoint", "ctrl-c", "random", "inside save_file"):
         proc = subprocess.Popen(vaekit_cmd() + (["train", "--resume", str(out)] if ckpt.exists() else fresh),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if how == "random":  # somewhere in the three seconds after the first epoch's checkpoint
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if how == "ctrl-c":  # 0.7 s into the second epoch
             wait_for(proc, out, 1)
+            time.sleep(0.7)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 130, err
+            assert "vaekit train --resume" in err
+            assert checkpoint_epoch(out)[1] > 0, "the checkpoint was taken mid-epoch"
+            log.append((how, True, checkpoint_epoch(out)))
+            continue
+        if how == "random":  # somewhere in the three seconds after the second epoch's checkpoint
+            wait_for(proc, out, 2)
             moment = time.time() + rng.uniform(0.0, 3.0)
             killed = _kill_when(proc, lambda m=moment: time.time() > m)
         else:
             killed = _kill_when(proc, writing if how == "mid-checkpoint" else inside)
+        proc.stderr.close()
         log.append((how, killed, checkpoint_epoch(out)))
         assert killed and not (out / "summary.json").exists(), (seed, log)
         assert not ckpt.exists() or checkpoint_epoch(out)[0] >= 1, (seed, log)  # the old file, whole
     subprocess.run(vaekit_cmd() + ["train", "--resume", str(out)], check=True, capture_output=True, timeout=600)
     assert not list(out.glob(".*")) and not list(out.glob("*/.*")), (seed, log)  # no temporary survives
-    assert_same_result(reference_run, out)
-
-
-def test_ctrl_c_saves_mid_epoch_and_resume_matches(reference_run, tmp_path):
-    out = tmp_path / "interrupted"
-    proc = subprocess.Popen(vaekit_cmd() + ["train", *ARGS, "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(proc, out, epoch=1)
-    time.sleep(0.7)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "vaekit train --resume" in err
-    epoch, step = checkpoint_epoch(out)
-    assert step > 0, "the checkpoint was taken mid-epoch"
-    subprocess.run(vaekit_cmd() + ["train", "--resume", str(out)], check=True,
-                   capture_output=True, timeout=600)
     assert_same_result(reference_run, out)
 
 

@@ -26,6 +26,15 @@ from vaekit.tasks.metrics import frechet_from_stats
 FEATURES = 128
 
 
+class _Pool(nn.AdaptiveAvgPool2d):
+    """Adaptive average pooling that passes a map already of its output size through: torch's
+    kernel copies it anyway (27 ms for 1,000 MNIST images' 64x7x7 maps on 2 cores, as long as the
+    two convolutions before it), and the average of one value is that value."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if tuple(x.shape[-2:]) == tuple(self.output_size) else super().forward(x)
+
+
 class ReferenceNet(nn.Module):
     """Two stride-2 convolutions and a 128-unit layer: (B, C, H, W) -> features (B, 128), logits."""
 
@@ -33,7 +42,7 @@ class ReferenceNet(nn.Module):
         super().__init__()
         c, h, w = image_shape
         self.conv = nn.Sequential(nn.Conv2d(c, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1),
-                                  nn.ReLU(), nn.AdaptiveAvgPool2d((min(7, h), min(7, w))), nn.Flatten())
+                                  nn.ReLU(), _Pool((min(7, h), min(7, w))), nn.Flatten())
         self.features = nn.Sequential(nn.Linear(64 * min(7, h) * min(7, w), FEATURES), nn.ReLU())
         self.out = nn.Linear(FEATURES, classes)
 
