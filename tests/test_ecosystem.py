@@ -229,6 +229,18 @@ def test_transformer_passes_scikit_learns_estimator_checks():
     assert skipped <= {"check_array_api_input"}  # needs array-api-compat, which vaekit does not use
 
 
+def test_a_grid_of_feature_rows_is_enlarged_by_their_longer_side(tmp_path):
+    # the transformer's runs draw their rows (1 x F images) in the epoch grids: enlarged by their
+    # height they made grids of thousands of pixels a side
+    from PIL import Image
+
+    from vaekit.report.plots import save_grid
+
+    png = save_grid(torch.rand(64, 1, 1, 6), tmp_path / "rows.png")
+    # 8 x 8 tiles of 1 x 6 with 2-pixel gaps, enlarged 64 // 6 = 10 times
+    assert Image.open(png).size == ((8 * (6 + 2) + 2) * 10, (8 * (1 + 2) + 2) * 10)
+
+
 def test_grid_search_clones_and_sets_params():
     from sklearn.model_selection import GridSearchCV
 

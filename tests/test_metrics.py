@@ -93,6 +93,23 @@ def test_reference_classifier_is_reproducible_and_cached(tmp_path, monkeypatch):
     assert torch.equal(cached.features(x), second.features(x))
 
 
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 12, 12), (3, 64, 64), (1, 25, 25)])
+def test_the_reference_nets_pool_is_torchs_and_skips_a_map_of_its_own_size(shape):
+    # 28x28 reaches the pool at its 7x7 output (passed through); 12x12 at 3x3 (enlarged to 7x7);
+    # 64x64 at 16x16 and 25x25 at 7x7 after rounding up
+    from torch.nn import functional as F
+
+    from vaekit.tasks.classifier import ReferenceNet
+
+    torch.manual_seed(0)
+    net = ReferenceNet(shape, 10)
+    x = torch.rand(3, *shape)
+    maps = net.conv[:4](x)
+    pooled = F.adaptive_avg_pool2d(maps, (min(7, shape[1]), min(7, shape[2])))
+    assert torch.equal(net.conv[4](maps), pooled)
+    assert (net.conv[4](maps) is maps) == (maps.shape[-2:] == pooled.shape[-2:])
+
+
 # ---------------------------------------------------------------- PSNR and SSIM
 
 
