@@ -76,3 +76,33 @@ def test_a_library_fit_gives_the_callers_thread_count_back(tiny_data, tmp_path):
     before = torch.get_num_threads()
     vaekit.fit(data=str(tiny_data), out=str(tmp_path / "run"), **dict(TINY, threads=None, epochs=1))
     assert torch.get_num_threads() == before
+
+
+def _survivors(x: torch.Tensor) -> int:
+    """How many of ``x``'s denormal entries an elementwise product keeps (split over the threads)."""
+    return int((x * 1.0 != 0).sum())
+
+
+def test_denormals_are_flushed_on_every_thread_of_the_team_and_restored():
+    # the flags belong to each thread: set on the caller only, the other thread's half of a
+    # parallel product keeps its denormals. scikit-learn's own libgomp, loaded first, must not
+    # be taken for the runtime torch's kernels run on.
+    import numpy as np
+    from sklearn.cluster import KMeans
+
+    from vaekit.train.device import flush_denormals
+
+    KMeans(2, n_init=1, random_state=0).fit(np.random.default_rng(0).random((2000, 4)))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    x = torch.full((1 << 20,), 1e-40)  # denormal in float32; one product splits over both threads
+    try:
+        assert _survivors(x) == x.numel()  # the team exists and computes denormals
+        if not flush_denormals(True):  # a CPU without the flags keeps denormals (not x86)
+            assert _survivors(x) == x.numel()
+            return
+        assert _survivors(x) == 0
+    finally:
+        flush_denormals(False)
+        torch.set_num_threads(threads)
+    assert _survivors(x) == x.numel()
