@@ -229,9 +229,11 @@ def flush_denormals(on: bool) -> bool:
     slower. The flags belong to each thread, and OpenMP's threads copy them from their creator
     only when they start: ``torch.set_flush_denormal`` set once the team exists leaves the
     team's threads as they were, so every operation waits for a thread that still computes
-    denormals. Measured on a 2-core Intel Xeon (family 6 model 207), an MLP 784-512-512-784 at
-    batch 128 in bf16 autocast, blocks of 300 steps: 1.3-1.6 s with the flags on every thread,
-    3.6-4.1 s from the third block on with them on the calling thread only (as with none).
+    denormals. Measured on a 2-core Intel Xeon (family 6 model 207): ``vaekit.fit`` of compare's
+    MNIST AE (MLP 512-512, 2-D codes, batch 256, lr 0.006 one-cycle, 6 epochs) in a process that
+    had fitted a scikit-learn model took 18.4-20.3 s with the flags on the calling thread only,
+    its epochs slowing from 1.7-2.6 s to 3.1-4.1 s from the third on, and 12.3-12.4 s with them on
+    every thread (epochs 1.6-2.2 s). A fresh `vaekit` command was not slowed: its team starts after.
     The team is reached by running one parallel region of the runtime PyTorch loaded; where
     that runtime cannot be found, only the calling thread changes. Returns whether the CPU
     honours the flags (False on CPUs without them)."""
