@@ -128,7 +128,9 @@ def train(
 
 
 @app.command("train-prior")
+@settings_options(TrainConfig, only=["progress"])
 def train_prior_cmd(
+    settings: dict,
     run: RunPath,
     epochs: Annotated[int, typer.Option(help="Passes over the training images' code grids.")] = 10,
     batch_size: Annotated[int, typer.Option(help="Code grids per step.")] = 128,
@@ -142,11 +144,16 @@ def train_prior_cmd(
     _at_least(batch_size, 1, "batch_size", 65_536)
     _finite_positive(lr, "lr")
     r = _open(run)
-    result = train_prior(r, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
-    held = result.get("test_bits_per_image", result.get("val_bits_per_image"))
+    result = train_prior(r, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=settings["progress"])
+    # a run trained on some classes is tested on every class (the others are its anomalies), so
+    # the test split's codes are not the held-out kind of the training ones: say which is which
+    classes = r.settings.classes
+    every = f" (every class; trained on {', '.join(map(str, classes))} only)" if classes is not None else ""
+    held = [f"{result[f'{name}_bits_per_image']:.1f} on the {label}" for name, label in
+            (("val", "validation codes"), ("test", "test codes" + every)) if f"{name}_bits_per_image" in result]
     print(f"PixelCNN prior over the {'x'.join(map(str, result['grid']))} code grid: "
           f"{result['train_bits_per_image']:.1f} bits per image on the training codes"
-          + (f", {held:.1f} on held-out ones" if held is not None else "")
+          + "".join(f", {h}" for h in held)
           + f" (uniform: {result['uniform_bits_per_image']:.1f}); saved in {r.path}")
 
 
