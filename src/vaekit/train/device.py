@@ -233,7 +233,8 @@ def flush_denormals(on: bool) -> bool:
     MNIST AE (MLP 512-512, 2-D codes, batch 256, lr 0.006 one-cycle, 6 epochs) in a process that
     had fitted a scikit-learn model took 18.4-20.3 s with the flags on the calling thread only,
     its epochs slowing from 1.7-2.6 s to 3.1-4.1 s from the third on, and 12.3-12.4 s with them on
-    every thread (epochs 1.6-2.2 s). A fresh `vaekit` command was not slowed: its team starts after.
+    every thread (epochs 1.6-2.2 s). A fresh `vaekit` command was not slowed, its team starting after
+    the flags were set: compare's 6-epoch MNIST pair came out bit for bit the same either way.
     The team is reached by running one parallel region of the runtime PyTorch loaded; where
     that runtime cannot be found, only the calling thread changes. Returns whether the CPU
     honours the flags (False on CPUs without them)."""
