@@ -147,14 +147,15 @@ def train_prior_cmd(
     result = train_prior(r, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=settings["progress"])
     # a run trained on some classes is tested on every class (the others are its anomalies), so
     # the test split's codes are not the held-out kind of the training ones: say which is which
-    classes = r.settings.classes
-    every = f" (every class; trained on {', '.join(map(str, classes))} only)" if classes is not None else ""
-    held = [f"{result[f'{name}_bits_per_image']:.1f} on the {label}" for name, label in
-            (("val", "validation codes"), ("test", "test codes" + every)) if f"{name}_bits_per_image" in result]
-    print(f"PixelCNN prior over the {'x'.join(map(str, result['grid']))} code grid: "
-          f"{result['train_bits_per_image']:.1f} bits per image on the training codes"
-          + "".join(f", {h}" for h in held)
-          + f" (uniform: {result['uniform_bits_per_image']:.1f}); saved in {r.path}")
+    parts = [f"{result['train_bits_per_image']:.1f} bits per image on the training codes"]
+    if "val_bits_per_image" in result:
+        parts.append(f"{result['val_bits_per_image']:.1f} on the validation codes")
+    if "test_bits_per_image" in result:
+        classes = r.settings.classes
+        every = "" if classes is None else f" (every class; trained on {', '.join(map(str, classes))} only)"
+        parts.append(f"{result['test_bits_per_image']:.1f} on the test codes{every}")
+    print(f"PixelCNN prior over the {'x'.join(map(str, result['grid']))} code grid: {', '.join(parts)}"
+          f" (uniform: {result['uniform_bits_per_image']:.1f}); saved in {r.path}")
 
 
 @app.command()
