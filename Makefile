@@ -52,8 +52,13 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium >/dev/null || \
 	  { $(SUDO) apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium >/dev/null; }
 
+TEST_WORKERS ?= 2
+# TEST_WORKERS workers with a CPU each (tests/conftest.py pins them), then, alone on the whole machine, the
+# tests that measure threads or timing and the learned outcomes, whose margins were measured with
+# the threads a run takes by default
 test: data browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m 'not figures and not learned and not serial'
+	$(BIN)/python -m pytest -q -m 'not figures and (learned or serial)'
 
 # the learned-outcome tests on the other numeric path: "auto" precision as a CPU without native
 # bfloat16 runs it (float32), so a developer on one kind of CPU checks what the other kind sees

@@ -8,11 +8,16 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 from conftest import TINY, run_cli
 
 import vaekit
 from vaekit.train.device import CpuLoad, choose_threads, usable_cpus
+
+# these runs read how busy the machine is and how many CPUs they may use: `make test` runs them
+# alone, not beside another worker on a CPU of its own
+pytestmark = pytest.mark.serial
 
 
 def _stat(busy: int, idle: int) -> str:

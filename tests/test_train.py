@@ -94,6 +94,9 @@ def _kill_when(proc, condition, timeout: float = 120) -> bool:
     return True
 
 
+# serial: the random moment is placed from the reference run's epoch times, which a test running
+# beside it on the other CPU would make unlike the chain's own
+@pytest.mark.serial
 def test_ctrl_c_and_sigkill_at_random_moments_and_mid_checkpoint_then_resume_matches(reference_run, tmp_path):
     """One run interrupted four times, each time restarted the way a user would (the same command
     while no checkpoint exists yet, ``--resume`` after): killed the instant its first checkpoint
