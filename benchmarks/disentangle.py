@@ -202,7 +202,7 @@ def load_rows() -> list[dict]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--grid", default="dsprites-like-32", choices=["dsprites-like-32", "dsprites-like"])
+    p.add_argument("--grid", default="dsprites-like-32", choices=sorted(FACTOR_SETS))
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--images", type=int, default=BUDGET, help="training images seen per model")

@@ -33,6 +33,7 @@ def test_the_reduced_grid_is_the_same_bytes_on_every_machine():
     assert len(grid) == 3 * 6 * 40 * 16 * 16 and grid.digest() == grid.sha256
     big = FACTOR_SETS["dsprites-like"]
     assert len(big) == 737_280 and big.sizes == (3, 6, 40, 32, 32)
+    assert FACTOR_SETS["dsprites-like-48"].sizes == (3, 6, 40, 24, 24)  # its SHA-256 is checked as it renders
     # dSprites' order: the last factor fastest; a row and its factors name each other
     rows = np.array([0, 1, 32, 32 * 32, len(big) - 1])
     assert big.factors(rows).tolist() == [[0, 0, 0, 0, 0], [0, 0, 0, 0, 1], [0, 0, 0, 1, 0],

