@@ -7,7 +7,7 @@ dSprites: the shapes are drawn by the renderer below (dSprites' heart outline wa
 published), so scores on it are comparable to each other and near, not equal, to published ones.
 ``dsprites-like-32`` is the same grid at 32x32 over 16 x 16 positions (184,320 images) for CPU
 budgets; ``dsprites-like-48``, at 48x48 over 24 x 24 (414,720), sits between the two: its shapes
-have 2.25 times the pixels of the 32x32 ones at about 1.8 times the cost of a step.
+have 2.25 times the pixels of the 32x32 ones.
 
 Geometry, chosen so that a sprite moves by whole pixels: sprite k along an axis is centred at
 pixel ``S/4 + k`` of an S-pixel canvas, so every (shape, scale, orientation) is rasterised once,
