@@ -22,7 +22,7 @@ def _pin_worker() -> None:
     cpus = sorted(os.sched_getaffinity(0))
     if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > len(cpus):
         return  # more workers than CPUs: pinning would stack them; leave the scheduler to it
-    os.sched_setaffinity(0, {cpus[int(worker[2:]) % len(cpus)]})
+    os.sched_setaffinity(0, {cpus[int(worker[2:])]})  # gw0, gw1, ...: at most one worker per CPU
 
 
 _pin_worker()
